@@ -1,0 +1,36 @@
+# make demo  — set up .venv and run the whole workflow on simulated demo data
+# make test  — set up .venv and run the test suite
+# GPU=1      — install CUDA-enabled xgboost (torch==2.13.0 from PyPI is already a CUDA build there)
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+CORES ?= 2
+EXTRA := $(if $(GPU),envs/requirements-gpu.txt,envs/requirements-cpu.txt)
+STAMP := $(VENV)/.installed$(if $(GPU),-gpu,)
+PIP := $(BIN)/python -m pip --disable-pip-version-check
+
+.PHONY: setup demo test test-fast lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): envs/torch.txt envs/constraints.txt envs/requirements.txt $(EXTRA)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q -r envs/torch.txt
+	$(PIP) install -q -c envs/constraints.txt -r envs/requirements.txt -r $(EXTRA)
+	touch $@
+
+demo: setup
+	$(BIN)/snakemake --cores $(CORES) --resources gpu=1
+
+test: setup
+	$(BIN)/python -m pytest
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/snakemake --lint
+
+clean:
+	rm -rf results resources logs benchmarks .snakemake

@@ -1,0 +1,23 @@
+# msci: multimodal single-cell prediction (Open Problems 2022), as a cached Snakemake workflow.
+# Run:  snakemake --cores 8 --resources gpu=1      (see README.md)
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: workflow.source_path("config.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/features.smk"
+include: "workflow/rules/validation.smk"
+include: "workflow/rules/models.smk"
+include: "workflow/rules/ensemble.smk"
+include: "workflow/rules/submission.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        final_targets(),

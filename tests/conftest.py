@@ -1,0 +1,43 @@
+"""Shared fixtures: tiny simulated competition data and a Snakemake runner."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from msci.simulate import ModalitySize, SimulationConfig, simulate_competition
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = {
+    "seed": 3,
+    "cite": {"n_train": 240, "n_test": 120, "n_inputs": 160, "n_targets": 16},
+    "multi": {"n_train": 240, "n_test": 120, "n_inputs": 400, "n_targets": 40},
+}
+
+
+def tiny_config(**overrides) -> SimulationConfig:
+    d = {**TINY, **overrides}
+    return SimulationConfig(seed=d["seed"], cite=ModalitySize(**d["cite"]), multi=ModalitySize(**d["multi"]))
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory) -> tuple[Path, Path]:
+    """Tiny competition-format data (read-only for tests): ``(data_dir, hidden_dir)``."""
+    root = tmp_path_factory.mktemp("tiny")
+    simulate_competition(root / "data", root / "hidden", tiny_config())
+    return root / "data", root / "hidden"
+
+
+def run_snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run the workflow of this repository in ``workdir`` with the test's extra arguments."""
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
+           "--cores", "2", "--resources", "gpu=1", *args]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=workdir)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+    return proc

@@ -1,0 +1,47 @@
+# Demo data (when no data_dir is configured) and chunked ingest of the competition files.
+
+
+if DEMO:
+
+    rule simulate:
+        output:
+            data=expand("{data}/{name}", data=DATA, name=COMPETITION_FILES),
+            hidden=expand(
+                "{hidden}/{name}",
+                hidden=HIDDEN,
+                name=["test_cite_targets.h5", "test_multi_targets.h5", "test_metadata.csv"],
+            ),
+        params:
+            demo=sorted_dict(config["demo"]),
+            code=code_hash("simulate.py"),
+        log:
+            "logs/simulate/simulate.log",
+        benchmark:
+            "benchmarks/simulate/simulate.tsv"
+        conda:
+            "../../envs/msci.yaml"
+        script:
+            "../scripts/simulate.py"
+
+
+rule ingest:
+    input:
+        unpack(lambda wc: modality_files(wc.modality)),
+    output:
+        cells="results/{modality}/ingest/cells.parquet",
+        inputs="results/{modality}/ingest/inputs.h5ad",
+        targets="results/{modality}/ingest/targets.h5ad",
+    params:
+        chunk_rows=config["ingest"]["chunk_rows"],
+        sparse_inputs=config["ingest"]["sparse_inputs"],
+        code=code_hash("ingest.py"),
+    resources:
+        mem_mb=4000,
+    log:
+        "logs/ingest/{modality}.log",
+    benchmark:
+        "benchmarks/ingest/{modality}.tsv"
+    conda:
+        "../../envs/msci.yaml"
+    script:
+        "../scripts/ingest.py"

@@ -1,0 +1,33 @@
+# Blend of the modality's models after per-cell standardisation.
+
+
+rule ensemble:
+    input:
+        oof=lambda wc: expand(
+            "results/{modality}/models/{model}/oof.h5ad",
+            modality=wc.modality,
+            model=ensemble_members(wc.modality),
+        ),
+        test=lambda wc: expand(
+            "results/{modality}/models/{model}/test.h5ad",
+            modality=wc.modality,
+            model=ensemble_members(wc.modality),
+        ),
+        targets="results/{modality}/ingest/targets.h5ad",
+        cells="results/{modality}/ingest/cells.parquet",
+    output:
+        oof="results/{modality}/ensemble/oof.h5ad",
+        test="results/{modality}/ensemble/test.h5ad",
+        weights="results/{modality}/ensemble/weights.json",
+        metrics="results/{modality}/ensemble/metrics.json",
+    params:
+        models=lambda wc: ensemble_members(wc.modality),
+        code=code_hash("ensemble.py", "cv.py"),
+    log:
+        "logs/ensemble/{modality}.log",
+    benchmark:
+        "benchmarks/ensemble/{modality}.tsv"
+    conda:
+        "../../envs/msci.yaml"
+    script:
+        "../scripts/ensemble.py"

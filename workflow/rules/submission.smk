@@ -1,0 +1,44 @@
+# The submission (row_id,target in evaluation_ids order) and, on demo data, its score.
+
+
+rule submission:
+    input:
+        evaluation_ids=data_file("evaluation_ids.csv"),
+        predictions=expand("results/{modality}/ensemble/test.h5ad", modality=MODALITIES),
+    output:
+        submission="results/submission.csv",
+    params:
+        modalities=MODALITIES,
+        chunk_rows=config["submission"]["chunk_rows"],
+        code=code_hash("submission.py"),
+    resources:
+        mem_mb=8000,
+    log:
+        "logs/submission/submission.log",
+    benchmark:
+        "benchmarks/submission/submission.tsv"
+    conda:
+        "../../envs/msci.yaml"
+    script:
+        "../scripts/submission.py"
+
+
+rule score:
+    input:
+        submission="results/submission.csv",
+        evaluation_ids=data_file("evaluation_ids.csv"),
+        metadata=data_file("metadata.csv"),
+        solutions=expand("{hidden}/test_{modality}_targets.h5", hidden=HIDDEN, modality=MODALITIES),
+    output:
+        score="results/score.json",
+    params:
+        modalities=MODALITIES,
+        code=code_hash("submission.py"),
+    log:
+        "logs/score/score.log",
+    benchmark:
+        "benchmarks/score/score.tsv"
+    conda:
+        "../../envs/msci.yaml"
+    script:
+        "../scripts/score.py"

@@ -1,0 +1,12 @@
+"""Rule folds: assign training cells to cross-validation folds."""
+
+import pandas as pd
+from msci.io.artifacts import write_parquet
+from msci.logs import logged
+from msci.validation.folds import make_folds
+
+sm = snakemake  # noqa: F821
+with logged(sm.log[0]) as log:
+    folds = make_folds(pd.read_parquet(sm.input.cells), seed=sm.params.seed, **sm.params.folds)
+    write_parquet(folds, sm.output.folds)
+    log.info("fold sizes: %s", folds["fold"].value_counts().sort_index().tolist())

@@ -1,0 +1,1 @@
+"""Feature families: each is fit on train + test cells and written as one table per family."""

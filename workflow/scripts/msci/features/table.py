@@ -1,0 +1,26 @@
+"""Assemble a model's design matrix from feature tables (one parquet per family, index cell_id)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from msci.io.checks import InputError
+
+
+def load_features(paths: Sequence[str | os.PathLike], cell_ids: np.ndarray) -> pd.DataFrame:
+    """Feature tables side by side, rows in ``cell_ids`` order, float32, column names prefixed unique."""
+    parts = []
+    for path in paths:
+        df = pd.read_parquet(path)
+        pos = df.index.get_indexer(cell_ids)
+        if (pos < 0).any():
+            raise InputError(path, f"{int((pos < 0).sum())} cell(s) have no features")
+        parts.append(df.iloc[pos].astype(np.float32))
+    out = pd.concat(parts, axis=1)
+    if not out.columns.is_unique:
+        raise ValueError(f"feature tables share column names: {out.columns[out.columns.duplicated()][:3].tolist()}")
+    return out

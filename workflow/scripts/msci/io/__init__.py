@@ -1,0 +1,1 @@
+"""Reading competition files, writing and reading workflow artifacts, checking inputs."""

@@ -1,0 +1,128 @@
+"""The competition's files: names, chunked reading of pandas fixed-format HDF5, writing them.
+
+Each ``.h5`` holds one pandas "fixed" frame: a group named after the file stem with ``axis0``
+(column names), ``axis1`` (cell ids) and one or more ``blockN_items``/``blockN_values`` pairs
+(rows × items). Rows are read by slices, never the whole file. PyTables does the reading: it
+decodes every compression pandas writes (zlib, blosc, lzo, bzip2), where h5py alone lacks blosc.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import tables
+
+from msci.io.artifacts import atomic_path
+from msci.io.checks import InputError, require_file
+
+MODALITIES = ("cite", "multi")
+TECHNOLOGY = {"cite": "citeseq", "multi": "multiome"}
+METADATA = "metadata.csv"
+EVALUATION_IDS = "evaluation_ids.csv"
+SAMPLE_SUBMISSION = "sample_submission.csv"
+
+
+def input_files(modality: str) -> dict[str, str]:
+    """File names of one modality: train inputs, train targets, test inputs."""
+    return {
+        "train_inputs": f"train_{modality}_inputs.h5",
+        "train_targets": f"train_{modality}_targets.h5",
+        "test_inputs": f"test_{modality}_inputs.h5",
+    }
+
+
+def _decode(values: np.ndarray) -> np.ndarray:
+    return np.array([v.decode() if isinstance(v, bytes) else str(v) for v in values], dtype=object)
+
+
+@dataclass(frozen=True)
+class FrameInfo:
+    """Layout of one fixed-format frame: its key, columns, row ids and blocks."""
+
+    path: str
+    key: str
+    columns: np.ndarray
+    index: np.ndarray
+    blocks: tuple[tuple[str, np.ndarray], ...]  # (values dataset name, column positions in `columns`)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.index), len(self.columns)
+
+
+def _open(path: str) -> tables.File:
+    try:
+        return tables.open_file(path, "r")
+    except (OSError, tables.HDF5ExtError) as e:
+        raise InputError(path, f"not an HDF5 file ({e})") from None
+
+
+def frame_info(path: str | os.PathLike) -> FrameInfo:
+    """Read the layout of a fixed-format frame (names only, no values)."""
+    path = str(path)
+    require_file(path)
+    with _open(path) as f:
+        groups = [g._v_name for g in f.root._f_iter_nodes(classname="Group")]
+        stem = Path(path).stem
+        if stem in groups:
+            key = stem
+        elif len(groups) == 1:
+            key = groups[0]
+        else:
+            raise InputError(path, f"expected one pandas frame named {stem!r}, found groups {groups}")
+        g = f.get_node(f"/{key}")
+        for needed in ("axis0", "axis1"):
+            if needed not in g:
+                raise InputError(path, f"group {key!r} is not a pandas fixed-format frame (no {needed})")
+        columns = _decode(g.axis0.read())
+        index = _decode(g.axis1.read())
+        col_pos = pd.Index(columns)
+        nblocks = int(getattr(g._v_attrs, "nblocks", 1))
+        blocks = []
+        for b in range(nblocks):
+            vals, items = f"block{b}_values", f"block{b}_items"
+            if vals not in g or items not in g:
+                raise InputError(path, f"frame {key!r} lacks {vals} or {items}")
+            pos = col_pos.get_indexer(_decode(g[items].read()))
+            if (pos < 0).any():
+                raise InputError(path, f"{items} names columns missing from axis0")
+            if tuple(g[vals].shape) != (len(index), len(pos)):
+                raise InputError(path, f"{vals} has shape {tuple(g[vals].shape)}, expected {(len(index), len(pos))}")
+            blocks.append((vals, pos))
+        covered = np.concatenate([p for _, p in blocks]) if blocks else np.array([], int)
+        if len(covered) != len(columns) or len(np.unique(covered)) != len(columns):
+            raise InputError(path, "blocks do not cover every column exactly once")
+    return FrameInfo(path, key, columns, index, tuple(blocks))
+
+
+def read_rows(info: FrameInfo, start: int, stop: int, h5: tables.File | None = None) -> np.ndarray:
+    """Rows ``start:stop`` as float32 (rows × columns in ``axis0`` order)."""
+    out = np.empty((stop - start, len(info.columns)), dtype=np.float32)
+    f = _open(info.path) if h5 is None else h5
+    try:
+        g = f.get_node(f"/{info.key}")
+        for vals, pos in info.blocks:
+            out[:, pos] = g[vals].read(start, stop)
+    finally:
+        if h5 is None:
+            f.close()
+    return out
+
+
+def iter_rows(info: FrameInfo, chunk_rows: int) -> Iterator[tuple[int, int, np.ndarray]]:
+    """Yield ``(start, stop, rows)`` over the frame, ``chunk_rows`` rows at a time."""
+    with _open(info.path) as f:
+        for start in range(0, len(info.index), chunk_rows):
+            stop = min(start + chunk_rows, len(info.index))
+            yield start, stop, read_rows(info, start, stop, h5=f)
+
+
+def write_frame(df: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Write a frame as the competition does (fixed format, key = file stem), atomically."""
+    with atomic_path(path) as tmp:
+        df.to_hdf(tmp, key=Path(path).stem, format="fixed", mode="w")

@@ -1,0 +1,44 @@
+"""Logging for rule scripts: progress lines to the rule's log file, bad input as one clear line."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from msci.io.checks import InputError
+
+logger = logging.getLogger("msci")
+
+
+@contextmanager
+def logged(log_path: str | None) -> Iterator[logging.Logger]:
+    """Send ``msci`` log records to ``log_path`` (and stderr) for the duration of a rule script.
+
+    An :class:`InputError` ends the script with one line naming the file and the problem
+    (exit status 1); any other error is logged with its traceback and re-raised.
+    """
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_path:
+        handlers.append(logging.FileHandler(log_path, mode="w"))
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S")
+    for h in handlers:
+        h.setFormatter(fmt)
+        logger.addHandler(h)
+    logger.setLevel(logging.INFO)
+    t0 = time.perf_counter()
+    try:
+        yield logger
+        logger.info("done in %.1f s", time.perf_counter() - t0)
+    except InputError as e:
+        logger.error("bad input: %s", e)
+        raise SystemExit(1) from None
+    except Exception:
+        logger.exception("failed")
+        raise
+    finally:
+        for h in handlers:
+            logger.removeHandler(h)
+            h.close()

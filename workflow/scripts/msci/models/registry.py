@@ -1,0 +1,28 @@
+"""Config ``type:`` → estimator class. Adding a model type is one line here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from msci.models.linear import RidgeRegressor
+
+REGISTRY: dict[str, type] = {
+    "ridge": RidgeRegressor,
+}
+
+
+def make_model(model_type: str, params: dict[str, Any], seed: int | None = None):
+    """An unfitted estimator of ``model_type`` with ``params`` (and ``random_state`` if it takes one)."""
+    try:
+        cls = REGISTRY[model_type]
+    except KeyError:
+        raise ValueError(f"unknown model type {model_type!r}; known: {', '.join(sorted(REGISTRY))}") from None
+    params = dict(params)
+    valid = cls().get_params() if hasattr(cls, "get_params") else {}
+    unknown = set(params) - set(valid)
+    if unknown:
+        raise ValueError(f"{model_type}: unknown parameter(s) {', '.join(sorted(unknown))}; "
+                         f"known: {', '.join(sorted(valid))}")
+    if seed is not None and "random_state" in valid and "random_state" not in params:
+        params["random_state"] = seed
+    return cls(**params)

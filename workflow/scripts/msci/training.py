@@ -1,0 +1,60 @@
+"""Train one configured model on one modality: features + folds → OOF, test predictions, metrics."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from msci.cv import cross_validate, cv_metrics
+from msci.features.table import load_features
+from msci.io.artifacts import write_json
+from msci.io.matrix import MatrixFile, write_matrix
+from msci.models.registry import make_model
+
+log = logging.getLogger("msci")
+
+
+def train_model(model_type: str, params: dict[str, Any], feature_paths: Sequence[str], targets_path: str,
+                cells_path: str, folds_path: str, out_oof: str, out_test: str, out_metrics: str,
+                seed: int = 0) -> dict[str, Any]:
+    """Cross-validate ``model_type`` and write OOF and test predictions (h5ad) and ``metrics.json``."""
+    cells = pd.read_parquet(cells_path)
+    folds = pd.read_parquet(folds_path)
+    targets = MatrixFile(targets_path)
+    train_ids = targets.obs_names
+    test_ids = cells.index[cells["split"] == "test"].to_numpy()
+    pos = folds.index.get_indexer(train_ids)
+    if (pos < 0).any():
+        raise ValueError(f"{folds_path}: {(pos < 0).sum()} training cells have no fold")
+    fold = folds["fold"].to_numpy()[pos]
+    X = load_features(feature_paths, train_ids)
+    X_test = load_features(feature_paths, test_ids)
+    Y = np.asarray(targets.read(), dtype=np.float32)
+    log.info("%s: %d train × %d features → %d targets; %d test cells; %d folds", model_type, *X.shape, Y.shape[1],
+             len(test_ids), len(np.unique(fold)))
+    result = cross_validate(lambda k: make_model(model_type, params, seed=seed + k), X.to_numpy(), Y, fold,
+                            X_test.to_numpy())
+    train_cells = cells.loc[train_ids].copy()
+    for col in ("good_validation",):
+        if col in folds:
+            train_cells[col] = folds[col].to_numpy()[pos]
+    metrics = cv_metrics(Y, result.oof, train_cells)
+    metrics.update({
+        "model_type": model_type,
+        "params": params,
+        "fit_seconds": result.fit_seconds,
+        "fold_pearson": result.fold_scores,
+        "folds": result.fold_info,
+        "n_features": int(X.shape[1]),
+    })
+    write_matrix(out_oof, result.oof, train_ids, targets.var_names)
+    write_matrix(out_test, result.test, test_ids, targets.var_names)
+    write_json(metrics, out_metrics)
+    log.info("%s: CV Pearson %.4f", model_type, metrics["cv_pearson"])
+    return metrics
+
+

@@ -1,0 +1,1 @@
+"""Cross-validation design: folds (and, later, adversarial labels and cell-type prediction)."""

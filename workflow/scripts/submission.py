@@ -1,0 +1,14 @@
+"""Rule submission: map the blends' test predictions onto evaluation_ids."""
+
+from msci.logs import logged
+from msci.submission import build_submission
+
+sm = snakemake  # noqa: F821
+with logged(sm.log[0]) as log:
+    n = build_submission(
+        sm.input.evaluation_ids,
+        dict(zip(sm.params.modalities, sm.input.predictions, strict=True)),
+        sm.output.submission,
+        chunk_rows=sm.params.chunk_rows,
+    )
+    log.info("wrote %d rows", n)

@@ -1,0 +1,19 @@
+"""Rule train_model: cross-validate one configured model on one modality."""
+
+from msci.logs import logged
+from msci.training import train_model
+
+sm = snakemake  # noqa: F821
+with logged(sm.log[0]):
+    train_model(
+        sm.params.type,
+        sm.params.hyper,
+        sm.input.features,
+        sm.input.targets,
+        sm.input.cells,
+        sm.input.folds,
+        out_oof=sm.output.oof,
+        out_test=sm.output.test,
+        out_metrics=sm.output.metrics,
+        seed=sm.params.seed,
+    )
