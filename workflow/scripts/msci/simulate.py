@@ -193,7 +193,7 @@ def simulate_cite(rng: np.random.Generator, world: dict, size: ModalitySize):
     log_rate = base + z @ w.T + 0.4 * np.tanh(z @ _loadings(rng, len(symbols), 0.8).T)
     log_rate[:, -len(MT_GENES):] += 0.8 * quality[:, None]
     perm = rng.permutation(len(symbols))  # genes in no particular order, as in the real file
-    depth = np.exp(rng.normal(np.log(1500), 0.35, len(cells)) + 0.15 * quality)
+    depth = np.exp(rng.normal(np.log(0.8 * size.n_inputs), 0.35, len(cells)) + 0.15 * quality)
     inputs = _lognorm(_counts(rng, log_rate[:, perm], depth))
     gene_names = (_gene_ids(rng, len(symbols)) + "_" + np.array(symbols, dtype=object))[perm]
     return cells, types, inputs, gene_names, targets, np.array(protein_names, dtype=object)
@@ -225,7 +225,7 @@ def simulate_multi(rng: np.random.Generator, world: dict, size: ModalitySize):
     w = _loadings(rng, size.n_targets, 0.8)
     activity = z @ w.T + 0.5 * np.tanh(z @ _loadings(rng, size.n_targets, 0.9).T) ** 2
     base = rng.normal(-1.0, 1.0, size.n_targets)
-    depth = np.exp(rng.normal(np.log(800), 0.35, n) + 0.15 * quality)
+    depth = np.exp(rng.normal(np.log(1.0 * size.n_targets), 0.35, n) + 0.15 * quality)
     targets = _lognorm(_counts(rng, base + activity, depth))
     # Peaks: each gene opens the peaks next to its position; others follow weak latent loadings.
     peak_names, peak_chrom = _peaks(rng, size.n_inputs)

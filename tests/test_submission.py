@@ -1,0 +1,76 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from msci.io.checks import InputError
+from msci.io.matrix import write_matrix
+from msci.submission import build_submission, score_submission
+
+
+def _truth_as_predictions(hidden, tmp_path, modality, noise=0.0, seed=0):
+    y = pd.read_hdf(hidden / f"test_{modality}_targets.h5")
+    rng = np.random.default_rng(seed)
+    values = y.to_numpy() + noise * rng.normal(size=y.shape)
+    path = tmp_path / f"{modality}.h5ad"
+    write_matrix(path, values.astype(np.float32), y.index, y.columns)
+    return str(path), y
+
+
+def test_submission_follows_evaluation_ids_and_perfect_predictions_score_one(tiny_data, tmp_path):
+    data, hidden = tiny_data
+    preds = {m: _truth_as_predictions(hidden, tmp_path, m)[0] for m in ("cite", "multi")}
+    n = build_submission(str(data / "evaluation_ids.csv"), preds, str(tmp_path / "sub.csv"), chunk_rows=997)
+    sub = pd.read_csv(tmp_path / "sub.csv")
+    ev = pd.read_csv(data / "evaluation_ids.csv")
+    assert n == len(ev) == len(sub) and list(sub.columns) == ["row_id", "target"]
+    assert (sub["row_id"].to_numpy() == ev["row_id"].to_numpy()).all() and sub["target"].notna().all()
+    # Spot-check the mapping against a direct lookup.
+    y = pd.read_hdf(hidden / "test_multi_targets.h5")
+    row = ev.iloc[-1]
+    assert np.isclose(sub["target"].iloc[-1], y.loc[row["cell_id"], row["gene_id"]], rtol=1e-5)
+    score = score_submission(str(tmp_path / "sub.csv"), str(data / "evaluation_ids.csv"),
+                             {m: str(hidden / f"test_{m}_targets.h5") for m in ("cite", "multi")},
+                             str(data / "metadata.csv"))
+    for key in ("cite", "multi", "overall"):
+        assert set(score[key]) == {"public", "private"}
+    assert np.isclose(score["cite"]["public"], 1.0) and np.isclose(score["cite"]["private"], 1.0)
+    # A cell whose scored truth is constant has no correlation and counts 0; every other cell scores 1.
+    multi = ev[ev["cell_id"].isin(y.index)]
+    truth = pd.Series(y.to_numpy()[y.index.get_indexer(multi["cell_id"]), y.columns.get_indexer(multi["gene_id"])])
+    varies = truth.groupby(multi["cell_id"].to_numpy()).std() > 0
+    meta = pd.read_csv(data / "metadata.csv").set_index("cell_id")
+    private = meta.loc[varies.index, "day"] == 10
+    assert np.isclose(score["multi"]["private"], varies[private].mean())
+    assert np.isclose(score["multi"]["public"], varies[~private].mean())
+
+
+def test_score_is_the_mean_of_per_cell_pearson_over_scored_rows(tiny_data, tmp_path):
+    data, hidden = tiny_data
+    path, y = _truth_as_predictions(hidden, tmp_path, "cite", noise=1.0)
+    build_submission(str(data / "evaluation_ids.csv"), {"cite": path}, str(tmp_path / "sub.csv"))
+    score = score_submission(str(tmp_path / "sub.csv"), str(data / "evaluation_ids.csv"),
+                             {"cite": str(hidden / "test_cite_targets.h5")}, str(data / "metadata.csv"))
+    pred = pd.read_csv(tmp_path / "sub.csv")["target"].to_numpy().reshape(y.shape)
+    r = np.array([np.corrcoef(y.to_numpy()[i], pred[i])[0, 1] for i in range(len(y))])
+    meta = pd.read_csv(data / "metadata.csv").set_index("cell_id")
+    private = meta.loc[y.index, "day"].to_numpy() == 7
+    assert np.isclose(score["cite"]["private"], r[private].mean())
+    assert np.isclose(score["cite"]["public"], r[~private].mean())
+    assert set(score) == {"cite", "overall"}
+
+
+def test_single_modality_submission_covers_only_its_rows(tiny_data, tmp_path):
+    data, hidden = tiny_data
+    path, y = _truth_as_predictions(hidden, tmp_path, "cite")
+    n = build_submission(str(data / "evaluation_ids.csv"), {"cite": path}, str(tmp_path / "sub.csv"))
+    assert n == y.size
+
+
+def test_prediction_missing_a_target_is_a_clear_error_and_no_file(tiny_data, tmp_path):
+    data, hidden = tiny_data
+    y = pd.read_hdf(hidden / "test_cite_targets.h5")
+    write_matrix(tmp_path / "p.h5ad", y.to_numpy()[:, 1:], y.index, y.columns[1:])
+    with pytest.raises(InputError, match="is not predicted"):
+        build_submission(str(data / "evaluation_ids.csv"), {"cite": str(tmp_path / "p.h5ad")},
+                         str(tmp_path / "sub.csv"))
+    assert not (tmp_path / "sub.csv").exists()

@@ -1,0 +1,126 @@
+"""End-to-end runs of the real workflow (Snakemake) on tiny simulated data."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import REPO, run_snakemake
+from msci.io.competition import write_frame
+from msci.submission import score_submission
+
+pytestmark = pytest.mark.slow
+TINY = str(REPO / "tests" / "tiny.yaml")
+
+
+def planned_jobs(stdout: str) -> dict[str, int]:
+    """Rule → job count from the 'Job stats' table of a dry run (empty when nothing is to be done)."""
+    if "Nothing to be done" in stdout:
+        return {}
+    table = stdout.split("Job stats:", 1)[1]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m.group(1) != "total"}
+
+
+@pytest.fixture(scope="module")
+def workflow_copy(tmp_path_factory) -> Path:
+    """A private copy of the workflow, so tests may edit its library without touching the repo."""
+    dst = tmp_path_factory.mktemp("wf")
+    for item in ("Snakefile", "config.yaml", "workflow", "envs"):
+        src = REPO / item
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, dst / item)
+    return dst
+
+
+@pytest.fixture(scope="module")
+def demo_run(workflow_copy, tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("run")
+    run_snakemake(run, "-s", str(workflow_copy / "Snakefile"), "--configfile", TINY)
+    return run
+
+
+def _dry(run, workflow_copy, *args) -> dict[str, int]:
+    proc = run_snakemake(run, "-s", str(workflow_copy / "Snakefile"), "--configfile", TINY, "-n", *args)
+    return planned_jobs(proc.stdout)
+
+
+def test_demo_submission_is_complete_ordered_finite_and_beats_the_mean(demo_run):
+    data = demo_run / "resources" / "demo" / "data"
+    ev = pd.read_csv(data / "evaluation_ids.csv")
+    sub = pd.read_csv(demo_run / "results" / "submission.csv")
+    assert list(sub.columns) == ["row_id", "target"]
+    assert (sub["row_id"].to_numpy() == ev["row_id"].to_numpy()).all()
+    assert np.isfinite(sub["target"]).all()
+    score = json.loads((demo_run / "results" / "score.json").read_text())
+    assert set(score) == {"cite", "multi", "overall"}
+    # The baseline: every test cell predicted as the training mean of each target.
+    means = {m: pd.read_hdf(data / f"train_{m}_targets.h5").mean() for m in ("cite", "multi")}
+    target = np.concatenate([means[m].reindex(ev["gene_id"]).to_numpy() for m in ("cite", "multi")])
+    target = np.where(np.isnan(target[: len(ev)]), target[len(ev):], target[: len(ev)])
+    pd.DataFrame({"row_id": ev["row_id"], "target": target}).to_csv(demo_run / "mean.csv", index=False)
+    hidden = demo_run / "resources" / "demo" / "hidden"
+    mean_score = score_submission(str(demo_run / "mean.csv"), str(data / "evaluation_ids.csv"),
+                                  {m: str(hidden / f"test_{m}_targets.h5") for m in ("cite", "multi")},
+                                  str(data / "metadata.csv"))
+    for key in ("cite", "multi", "overall"):
+        for board in ("public", "private"):
+            assert score[key][board] > mean_score[key][board], (key, board, score, mean_score)
+    metrics = json.loads((demo_run / "results" / "cite" / "models" / "ridge" / "metrics.json").read_text())
+    assert 0 < metrics["cv_pearson"] <= 1 and metrics["fit_seconds"] > 0
+
+
+def test_finished_run_has_nothing_to_do(demo_run, workflow_copy):
+    assert _dry(demo_run, workflow_copy) == {}
+
+
+def test_changing_model_params_reruns_the_model_and_its_consumers_only(demo_run, workflow_copy):
+    jobs = _dry(demo_run, workflow_copy, "--config", "models={ridge: {type: ridge, params: {alpha: 3.0}}}")
+    assert jobs == {"train_model": 2, "ensemble": 2, "submission": 1, "score": 1, "all": 1}
+
+
+def test_changing_a_library_module_reruns_the_rules_that_import_it(demo_run, workflow_copy):
+    module = workflow_copy / "workflow" / "scripts" / "msci" / "ensemble.py"
+    original = module.read_text()
+    try:
+        module.write_text(original + "\n# an edit\n")
+        assert _dry(demo_run, workflow_copy) == {"ensemble": 2, "submission": 1, "score": 1, "all": 1}
+    finally:
+        module.write_text(original)
+    assert _dry(demo_run, workflow_copy) == {}
+
+
+def test_single_modality_run_on_a_data_dir_without_the_other_modality(demo_run, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    src = demo_run / "resources" / "demo" / "data"
+    for f in src.iterdir():
+        if "multi" not in f.name:
+            shutil.copy(f, data / f.name)
+    run = tmp_path / "run"
+    run.mkdir()
+    run_snakemake(run, "--configfile", TINY, "--config", f"data_dir={data}", "modalities=[cite]")
+    sub = pd.read_csv(run / "results" / "submission.csv")
+    ev = pd.read_csv(data / "evaluation_ids.csv")
+    cite_cells = pd.read_hdf(data / "test_cite_inputs.h5").index
+    assert len(sub) == ev["cell_id"].isin(cite_cells).sum() < len(ev)
+    assert not (run / "results" / "multi").exists() and not (run / "results" / "score.json").exists()
+
+
+def test_bad_input_stops_with_one_line_naming_the_file(demo_run, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(demo_run / "resources" / "demo" / "data", data)
+    df = pd.read_hdf(data / "train_cite_inputs.h5")
+    df.iloc[3, 2] = np.inf
+    write_frame(df, data / "train_cite_inputs.h5")
+    run = tmp_path / "run"
+    run.mkdir()
+    proc = run_snakemake(run, "--configfile", TINY, "--config", f"data_dir={data}", "modalities=[cite]", check=False)
+    assert proc.returncode != 0
+    lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "bad input:" in ln]
+    assert lines and "train_cite_inputs.h5: non-finite value (NaN or inf) in row 3" in lines[0]
+    assert not list(run.rglob("*.h5ad"))
