@@ -15,6 +15,7 @@ include: "workflow/rules/validation.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/ensemble.smk"
 include: "workflow/rules/submission.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

@@ -67,6 +67,7 @@ def _cells(n=100):
 
 def test_kfold_assigns_every_training_cell_exactly_once():
     folds = make_folds(_cells(), "kfold", n_splits=5, seed=1)
+    assert "good_validation" not in folds
     assert len(folds) == 100 and sorted(folds["fold"].unique()) == [0, 1, 2, 3, 4]
     assert folds["fold"].value_counts().max() - folds["fold"].value_counts().min() <= 1
 

@@ -1,8 +1,8 @@
 import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import cross_val_predict
 from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import cross_val_predict
 
 from msci.simulate import CELL_TYPES, CONTIGS, ISOTYPES, SPLITS, TEST_DONOR, TRAIN_DONORS
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import REPO, run_snakemake
+
 from msci.io.competition import write_frame
 from msci.submission import score_submission
 

@@ -60,9 +60,19 @@ def modality_files(modality):
     }
 
 
-def model_config(name):
-    cfg = config["models"][name]
-    return {"modalities": ["cite", "multi"], "features": ["svd"], "params": {}, **cfg}
+def model_config(name, modality=None):
+    """A model's config entry; for a modality, ``features`` and ``params`` resolved for it.
+
+    ``features`` is a list or a {modality: list} map; ``modality_params`` overrides ``params``
+    per modality (e.g. the 1D-CNN's wider Multiome layers).
+    """
+    cfg = {"modalities": ["cite", "multi"], "features": ["svd"], "params": {}, "modality_params": {},
+           **config["models"][name]}
+    if modality is not None:
+        feats = cfg["features"]
+        cfg["features"] = feats.get(modality, ["svd"]) if isinstance(feats, dict) else feats
+        cfg["params"] = {**cfg["params"], **cfg["modality_params"].get(modality, {})}
+    return cfg
 
 
 def models_for(modality):
@@ -78,10 +88,44 @@ def ensemble_members(modality):
 
 
 def final_targets():
-    targets = ["results/submission.csv"]
+    targets = ["results/submission.csv", "results/report/index.html"]
     for m in MODALITIES:
         targets += expand("results/{modality}/models/{model}/metrics.json", modality=m, model=models_for(m))
         targets.append(f"results/{m}/ensemble/metrics.json")
+        targets += [f"results/{m}/adversarial.metrics.json", f"results/{m}/cell_type.metrics.json"]
     if DEMO:
         targets.append("results/score.json")
     return targets
+
+
+def model_features(wc):
+    return expand(
+        "results/{modality}/features/{name}.parquet",
+        modality=wc.modality,
+        name=model_config(wc.model, wc.modality)["features"],
+    )
+
+
+def pretrainer_input(wc):
+    """TabNet models with a `pretrain` entry fine-tune from the cached unsupervised pre-training."""
+    cfg = model_config(wc.model, wc.modality)
+    if cfg["type"] == "tabnet" and cfg.get("pretrain"):
+        return {"pretrainer": f"results/{wc.modality}/models/{wc.model}/pretrainer.zip"}
+    return {}
+
+
+def report_inputs(wildcards):
+    files = {}
+    for m in MODALITIES:
+        files[f"{m}_cells"] = f"results/{m}/ingest/cells.parquet"
+        files[f"{m}_targets"] = f"results/{m}/ingest/targets.h5ad"
+        files[f"{m}_adversarial"] = f"results/{m}/adversarial.parquet"
+        files[f"{m}_adversarial_metrics"] = f"results/{m}/adversarial.metrics.json"
+        files[f"{m}_cell_type_metrics"] = f"results/{m}/cell_type.metrics.json"
+        files[f"{m}_ensemble_metrics"] = f"results/{m}/ensemble/metrics.json"
+        files[f"{m}_ensemble_oof"] = f"results/{m}/ensemble/oof.h5ad"
+        for model in models_for(m):
+            files[f"{m}_model_{model}"] = f"results/{m}/models/{model}/metrics.json"
+    if DEMO:
+        files["score"] = "results/score.json"
+    return files

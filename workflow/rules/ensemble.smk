@@ -1,4 +1,4 @@
-# Blend of the modality's models after per-cell standardisation.
+# Blend of the modality's models: per-cell standardisation, Optuna weights on good-validation cells.
 
 
 rule ensemble:
@@ -15,6 +15,7 @@ rule ensemble:
         ),
         targets="results/{modality}/ingest/targets.h5ad",
         cells="results/{modality}/ingest/cells.parquet",
+        folds="results/{modality}/folds.parquet",
     output:
         oof="results/{modality}/ensemble/oof.h5ad",
         test="results/{modality}/ensemble/test.h5ad",
@@ -22,6 +23,8 @@ rule ensemble:
         metrics="results/{modality}/ensemble/metrics.json",
     params:
         models=lambda wc: ensemble_members(wc.modality),
+        ensemble=sorted_dict({k: v for k, v in config["ensemble"].items() if k not in ("models", "external")}),
+        seed=config["seed"],
         code=code_hash("ensemble.py", "cv.py"),
     log:
         "logs/ensemble/{modality}.log",

@@ -21,3 +21,79 @@ rule features_svd:
         "../../envs/msci.yaml"
     script:
         "../scripts/features_svd.py"
+
+
+rule features_cell_type:
+    input:
+        cell_type="results/{modality}/cell_type.parquet",
+    output:
+        table="results/{modality}/features/cell_type.parquet",
+    params:
+        code=code_hash("features/cell_type.py"),
+    log:
+        "logs/features_cell_type/{modality}.log",
+    benchmark:
+        "benchmarks/features_cell_type/{modality}.tsv"
+    conda:
+        "../../envs/msci.yaml"
+    script:
+        "../scripts/features_cell_type.py"
+
+
+rule features_svd_chrom:
+    input:
+        inputs="results/{modality}/ingest/inputs.h5ad",
+    output:
+        table="results/{modality}/features/svd_chrom.parquet",
+    params:
+        svd_chrom=sorted_dict(config["features"]["svd_chrom"]),
+        seed=config["seed"],
+        code=code_hash("features/svd.py", "features/svd_chrom.py"),
+    threads: 2
+    resources:
+        mem_mb=4000,
+    log:
+        "logs/features_svd_chrom/{modality}.log",
+    benchmark:
+        "benchmarks/features_svd_chrom/{modality}.tsv"
+    conda:
+        "../../envs/msci.yaml"
+    script:
+        "../scripts/features_svd_chrom.py"
+
+
+rule features_genes:
+    input:
+        inputs="results/{modality}/ingest/inputs.h5ad",
+        targets="results/{modality}/ingest/targets.h5ad",
+    output:
+        table="results/{modality}/features/genes.parquet",
+        report="results/{modality}/features/genes.matches.json",
+    params:
+        extra=config["features"]["genes"]["extra"],
+        code=code_hash("features/genes.py"),
+    log:
+        "logs/features_genes/{modality}.log",
+    benchmark:
+        "benchmarks/features_genes/{modality}.tsv"
+    conda:
+        "../../envs/msci.yaml"
+    script:
+        "../scripts/features_genes.py"
+
+
+rule features_qc:
+    input:
+        inputs="results/{modality}/ingest/inputs.h5ad",
+    output:
+        table="results/{modality}/features/qc.parquet",
+    params:
+        code=code_hash("features/qc.py"),
+    log:
+        "logs/features_qc/{modality}.log",
+    benchmark:
+        "benchmarks/features_qc/{modality}.tsv"
+    conda:
+        "../../envs/msci.yaml"
+    script:
+        "../scripts/features_qc.py"

@@ -2,13 +2,41 @@
 # editing one model reruns that model (and the blend and submission), nothing else.
 
 
+rule tabnet_pretrain:
+    input:
+        features=model_features,
+        cells="results/{modality}/ingest/cells.parquet",
+    output:
+        pretrainer="results/{modality}/models/{model}/pretrainer.zip",
+    params:
+        pretrain=lambda wc: sorted_dict(model_config(wc.model, wc.modality).get("pretrain") or {}),
+        architecture=lambda wc: sorted_dict(
+            {
+                k: v
+                for k, v in model_config(wc.model, wc.modality)["params"].items()
+                if k in ("n_d", "n_a", "n_steps", "gamma", "device")
+            }
+        ),
+        seed=config["seed"],
+        code=code_hash("models/tabnet.py", "losses.py", "features/table.py"),
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=8000,
+    log:
+        "logs/tabnet_pretrain/{modality}/{model}.log",
+    benchmark:
+        "benchmarks/tabnet_pretrain/{modality}/{model}.tsv"
+    conda:
+        "../../envs/msci.yaml"
+    script:
+        "../scripts/tabnet_pretrain.py"
+
+
 rule train_model:
     input:
-        features=lambda wc: expand(
-            "results/{modality}/features/{name}.parquet",
-            modality=wc.modality,
-            name=model_config(wc.model)["features"],
-        ),
+        unpack(pretrainer_input),
+        features=model_features,
         targets="results/{modality}/ingest/targets.h5ad",
         cells="results/{modality}/ingest/cells.parquet",
         folds="results/{modality}/folds.parquet",
@@ -18,7 +46,8 @@ rule train_model:
         metrics="results/{modality}/models/{model}/metrics.json",
     params:
         type=lambda wc: model_config(wc.model)["type"],
-        hyper=lambda wc: sorted_dict(model_config(wc.model)["params"]),
+        hyper=lambda wc: sorted_dict(model_config(wc.model, wc.modality)["params"]),
+        pretrain=lambda wc: sorted_dict(model_config(wc.model, wc.modality).get("pretrain") or {}),
         seed=config["seed"],
         code=code_hash("models", "cv.py", "training.py", "features/table.py"),
     threads: 2

@@ -5,10 +5,12 @@ rule submission:
     input:
         evaluation_ids=data_file("evaluation_ids.csv"),
         predictions=expand("results/{modality}/ensemble/test.h5ad", modality=MODALITIES),
+        external=[e["path"] for e in config["ensemble"]["external"]],
     output:
         submission="results/submission.csv",
     params:
         modalities=MODALITIES,
+        external=config["ensemble"]["external"],
         chunk_rows=config["submission"]["chunk_rows"],
         code=code_hash("submission.py"),
     resources:

@@ -1,9 +1,10 @@
-# Cross-validation design: fold assignment of the training cells.
+# Cross-validation design: adversarial labels, folds stratified on them, predicted cell types.
 
 
 rule folds:
     input:
         cells="results/{modality}/ingest/cells.parquet",
+        adversarial="results/{modality}/adversarial.parquet",
     output:
         folds="results/{modality}/folds.parquet",
     params:
@@ -18,3 +19,53 @@ rule folds:
         "../../envs/msci.yaml"
     script:
         "../scripts/folds.py"
+
+
+rule adversarial:
+    input:
+        features=expand(
+            "results/{{modality}}/features/{name}.parquet",
+            name=config["validation"]["features"],
+        ),
+        cells="results/{modality}/ingest/cells.parquet",
+    output:
+        table="results/{modality}/adversarial.parquet",
+        metrics="results/{modality}/adversarial.metrics.json",
+    params:
+        adversarial=sorted_dict(config["validation"]["adversarial"]),
+        seed=config["seed"],
+        code=code_hash("validation/adversarial.py", "features/table.py"),
+    threads: 2
+    log:
+        "logs/adversarial/{modality}.log",
+    benchmark:
+        "benchmarks/adversarial/{modality}.tsv"
+    conda:
+        "../../envs/msci.yaml"
+    script:
+        "../scripts/adversarial.py"
+
+
+rule cell_type:
+    input:
+        features=expand(
+            "results/{{modality}}/features/{name}.parquet",
+            name=config["validation"]["features"],
+        ),
+        cells="results/{modality}/ingest/cells.parquet",
+    output:
+        table="results/{modality}/cell_type.parquet",
+        metrics="results/{modality}/cell_type.metrics.json",
+    params:
+        cell_type=sorted_dict(config["validation"]["cell_type"]),
+        seed=config["seed"],
+        code=code_hash("validation/celltype.py", "validation/adversarial.py", "features/table.py"),
+    threads: 2
+    log:
+        "logs/cell_type/{modality}.log",
+    benchmark:
+        "benchmarks/cell_type/{modality}.tsv"
+    conda:
+        "../../envs/msci.yaml"
+    script:
+        "../scripts/cell_type.py"

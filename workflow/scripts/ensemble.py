@@ -1,17 +1,25 @@
-"""Rule ensemble: blend the modality's models after per-cell standardisation."""
+"""Rule ensemble: blend the modality's models (per-cell standardisation, Optuna weights)."""
 
 from msci.ensemble import ensemble_models
 from msci.logs import logged
 
 sm = snakemake  # noqa: F821
+cfg = dict(sm.params.ensemble)
 with logged(sm.log[0]):
     ensemble_models(
         dict(zip(sm.params.models, sm.input.oof, strict=True)),
         dict(zip(sm.params.models, sm.input.test, strict=True)),
         sm.input.targets,
         sm.input.cells,
+        sm.input.folds,
         out_oof=sm.output.oof,
         out_test=sm.output.test,
         out_weights=sm.output.weights,
         out_metrics=sm.output.metrics,
+        method=cfg.get("method", "optuna"),
+        weights=cfg.get("weights"),
+        standardize_how=cfg.get("standardize", "row"),
+        fit_on=cfg.get("fit_on", "good_validation"),
+        n_trials=cfg.get("n_trials", 100),
+        seed=sm.params.seed,
     )

@@ -10,5 +10,6 @@ with logged(sm.log[0]) as log:
         dict(zip(sm.params.modalities, sm.input.predictions, strict=True)),
         sm.output.submission,
         chunk_rows=sm.params.chunk_rows,
+        external=sm.params.external,
     )
     log.info("wrote %d rows", n)

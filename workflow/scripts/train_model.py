@@ -16,4 +16,6 @@ with logged(sm.log[0]):
         out_test=sm.output.test,
         out_metrics=sm.output.metrics,
         seed=sm.params.seed,
+        threads=sm.threads,
+        pretrainer=sm.input.get("pretrainer"),
     )

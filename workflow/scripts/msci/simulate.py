@@ -162,9 +162,9 @@ def simulate_cite(rng: np.random.Generator, world: dict, size: ModalitySize):
     types, z, quality = _latent(rng, world, cells["day"].to_numpy(), cells["donor"].to_numpy())
     n_iso = min(len(ISOTYPES), max(1, size.n_targets // 12))
     n_prot = size.n_targets - n_iso
-    if n_prot > len(PROTEIN_GENES):
-        raise ValueError(f"at most {len(PROTEIN_GENES) + n_iso} CITE targets can be simulated")
-    proteins = PROTEIN_GENES[:n_prot]
+    # Beyond the named table, more proteins get synthetic CD numbers (gene of the same name).
+    extra = tuple((f"CD{300 + i}", (f"CD{300 + i}",)) for i in range(max(0, n_prot - len(PROTEIN_GENES))))
+    proteins = (PROTEIN_GENES + extra)[:n_prot]
     protein_names = [p for p, _ in proteins] + list(ISOTYPES[:n_iso])
     # Proteins: soft-plus of a latent direction plus a gated interaction; genes share the direction.
     a = rng.standard_normal((n_prot, LATENT_DIM)) / np.sqrt(LATENT_DIM) * 1.6
@@ -255,6 +255,16 @@ def _world(rng: np.random.Generator) -> dict:
         "day_drift": 0.8 * rng.standard_normal(LATENT_DIM),
         "donor_shift": {d: 0.3 * rng.standard_normal(LATENT_DIM) for d in TRAIN_DONORS + (TEST_DONOR,)},
     }
+
+
+def simulate_arrays(modality: str, size: ModalitySize, seed: int = 0):
+    """One modality's data in memory (for benchmarks): ``(cells, inputs, input_names, targets, target_names)``."""
+    rng = np.random.default_rng(seed)
+    world = _world(rng)
+    sim = simulate_cite if modality == "cite" else simulate_multi
+    cells, types, inputs, in_names, targets, tg_names = sim(rng, world, size)
+    cells["cell_type"] = np.array(CELL_TYPES, dtype=object)[types]
+    return cells, inputs, in_names, targets, tg_names
 
 
 def _write_csv(df: pd.DataFrame, path: Path) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -36,14 +36,67 @@ class _Lookup:
 
 
 def _eval_chunks(path: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """``evaluation_ids`` in chunks that never split a cell's (contiguous) rows between chunks."""
     require_file(path)
+    carry = None
     try:
         reader = pd.read_csv(path, chunksize=chunk_rows, dtype={"row_id": np.int64, "cell_id": str, "gene_id": str})
         for chunk in reader:
             require_columns(chunk, ("row_id", "cell_id", "gene_id"), path)
-            yield chunk
+            if carry is not None:
+                chunk = pd.concat([carry, chunk], ignore_index=True)
+            cells = chunk["cell_id"].to_numpy()
+            other = np.flatnonzero(cells != cells[-1])
+            cut = int(other[-1]) + 1 if other.size else 0
+            carry = chunk.iloc[cut:]
+            if cut:
+                yield chunk.iloc[:cut]
     except (pd.errors.ParserError, ValueError) as e:
         raise InputError(path, f"cannot read evaluation ids ({e})") from None
+    if carry is not None and len(carry):
+        yield carry
+
+
+def _group_standardize(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Values centred and scaled to unit standard deviation within each group (a cell's scored rows)."""
+    codes, _ = pd.factorize(groups)
+    n = np.bincount(codes).astype(np.float64)
+    mean = np.bincount(codes, values) / n
+    centred = values - mean[codes]
+    sd = np.sqrt(np.bincount(codes, centred * centred) / n)
+    return np.divide(centred, sd[codes], out=np.zeros_like(centred), where=sd[codes] > 0)
+
+
+class _External:
+    """Another ``row_id,target`` submission, read in step with ``evaluation_ids`` and checked against it."""
+
+    def __init__(self, path: str, weight: float, chunk_rows: int) -> None:
+        require_file(path)
+        self.path, self.weight = path, float(weight)
+        self._reader = pd.read_csv(path, chunksize=chunk_rows, dtype={"row_id": np.int64, "target": np.float64})
+        self._buffer = pd.DataFrame({"row_id": np.array([], np.int64), "target": np.array([], np.float64)})
+
+    def take(self, row_ids: np.ndarray) -> np.ndarray:
+        while len(self._buffer) < len(row_ids):
+            nxt = next(self._reader, None)
+            if nxt is None:
+                raise InputError(self.path, f"ends before evaluation_ids (needs row_id {row_ids[len(self._buffer)]})")
+            require_columns(nxt, ("row_id", "target"), self.path)
+            self._buffer = pd.concat([self._buffer, nxt], ignore_index=True)
+        part, self._buffer = self._buffer.iloc[: len(row_ids)], self._buffer.iloc[len(row_ids):]
+        bad = np.flatnonzero(part["row_id"].to_numpy() != row_ids)
+        if bad.size:
+            raise InputError(self.path, f"row {bad[0]} has row_id {part['row_id'].iloc[bad[0]]}, "
+                                        f"evaluation_ids has {row_ids[bad[0]]} (rows must follow evaluation_ids)")
+        target = part["target"].to_numpy()
+        if not np.isfinite(target).all():
+            bad_row = part["row_id"].to_numpy()[~np.isfinite(target)][0]
+            raise InputError(self.path, f"non-finite target at row_id {bad_row}")
+        return target
+
+    def finish(self) -> None:
+        if len(self._buffer) or next(self._reader, None) is not None:
+            raise InputError(self.path, "has more rows than evaluation_ids")
 
 
 def _map_chunk(chunk: pd.DataFrame, lookups: list[_Lookup], path: str) -> tuple[np.ndarray, np.ndarray]:
@@ -63,12 +116,15 @@ def _map_chunk(chunk: pd.DataFrame, lookups: list[_Lookup], path: str) -> tuple[
 
 
 def build_submission(evaluation_ids: str, predictions: Mapping[str, str], out_path: str,
-                     chunk_rows: int = 2_000_000) -> int:
+                     chunk_rows: int = 2_000_000, external: Sequence[Mapping] = ()) -> int:
     """Write ``row_id,target`` for every evaluation row whose cell a modality predicts.
 
     Rows of cells that no given modality predicts are left out (a single-modality run). Checks
     before the file appears: at least one row, no NaN, every row of a predicted cell mapped.
+    ``external`` submissions (``{path, weight}``, weight relative to our own blend's 1) join the
+    blend: ours and theirs are standardised within each cell's scored rows, then averaged.
     """
+    externals = [_External(e["path"], e["weight"], chunk_rows) for e in external]
     lookups = []
     for modality, path in predictions.items():
         m = MatrixFile(path)
@@ -81,10 +137,18 @@ def build_submission(evaluation_ids: str, predictions: Mapping[str, str], out_pa
             values, covered = _map_chunk(chunk, lookups, evaluation_ids)
             if np.isnan(values[covered]).any():
                 raise ValueError(f"{out_path}: predictions contain NaN")
+            if externals:
+                cells = chunk["cell_id"].to_numpy()
+                blended = _group_standardize(values.astype(np.float64), cells)
+                for ext in externals:
+                    blended += ext.weight * _group_standardize(ext.take(chunk["row_id"].to_numpy()), cells)
+                values = (blended / (1.0 + sum(e.weight for e in externals))).astype(np.float32)
             part = pd.DataFrame({"row_id": chunk["row_id"].to_numpy()[covered], "target": values[covered]})
             part.to_csv(fh, header=False, index=False, float_format="%.6g")
             n_rows += len(part)
             log.info("mapped %d evaluation rows", n_rows)
+        for ext in externals:
+            ext.finish()
     if n_rows == 0:
         os.remove(out_path)
         raise InputError(evaluation_ids, "no evaluation row belongs to a predicted modality")

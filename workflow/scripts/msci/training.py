@@ -20,8 +20,13 @@ log = logging.getLogger("msci")
 
 def train_model(model_type: str, params: dict[str, Any], feature_paths: Sequence[str], targets_path: str,
                 cells_path: str, folds_path: str, out_oof: str, out_test: str, out_metrics: str,
-                seed: int = 0) -> dict[str, Any]:
-    """Cross-validate ``model_type`` and write OOF and test predictions (h5ad) and ``metrics.json``."""
+                seed: int = 0, threads: int | None = None, pretrainer: str | None = None) -> dict[str, Any]:
+    """Cross-validate ``model_type`` and write OOF and test predictions (h5ad) and ``metrics.json``.
+
+    ``pretrainer``: a saved unsupervised TabNet encoder every fold starts from.
+    """
+    if pretrainer:
+        params = {**params, "pretrainer_path": pretrainer}
     cells = pd.read_parquet(cells_path)
     folds = pd.read_parquet(folds_path)
     targets = MatrixFile(targets_path)
@@ -36,8 +41,11 @@ def train_model(model_type: str, params: dict[str, Any], feature_paths: Sequence
     Y = np.asarray(targets.read(), dtype=np.float32)
     log.info("%s: %d train × %d features → %d targets; %d test cells; %d folds", model_type, *X.shape, Y.shape[1],
              len(test_ids), len(np.unique(fold)))
-    result = cross_validate(lambda k: make_model(model_type, params, seed=seed + k), X.to_numpy(), Y, fold,
-                            X_test.to_numpy())
+
+    def make(k: int):
+        return make_model(model_type, params, seed=seed + k, threads=threads)
+
+    result = cross_validate(make, X.to_numpy(), Y, fold, X_test.to_numpy())
     train_cells = cells.loc[train_ids].copy()
     for col in ("good_validation",):
         if col in folds:
@@ -45,12 +53,15 @@ def train_model(model_type: str, params: dict[str, Any], feature_paths: Sequence
     metrics = cv_metrics(Y, result.oof, train_cells)
     metrics.update({
         "model_type": model_type,
-        "params": params,
+        "params": {k: v for k, v in params.items() if k != "pretrainer_path"},
         "fit_seconds": result.fit_seconds,
         "fold_pearson": result.fold_scores,
         "folds": result.fold_info,
         "n_features": int(X.shape[1]),
     })
+    if all("epochs" in f for f in result.fold_info):  # iterative models: rounds/epochs kept per fold
+        metrics["epochs"] = [f["epochs"] for f in result.fold_info]
+    metrics["device"] = result.fold_info[0].get("device", "cpu")
     write_matrix(out_oof, result.oof, train_ids, targets.var_names)
     write_matrix(out_test, result.test, test_ids, targets.var_names)
     write_json(metrics, out_metrics)

@@ -32,8 +32,85 @@ def _chunk_source(X, chunk_rows: int) -> tuple[Chunks, int, int]:
     return (lambda: (X[i: i + chunk_rows] for i in range(0, n, chunk_rows))), n, X.shape[1]
 
 
-def _dot(block, m: np.ndarray) -> np.ndarray:
-    return np.asarray(block @ m, dtype=np.float64)
+def _group_blocks(block, groups: list[np.ndarray], order: np.ndarray, bounds: np.ndarray) -> list:
+    """Column blocks of one row chunk, one per group (one column permutation, then contiguous slices)."""
+    if len(groups) == 1 and np.array_equal(groups[0], np.arange(block.shape[1])):
+        return [block]
+    if sp.issparse(block):
+        block = sp.csc_matrix(block)[:, order]
+    else:
+        block = np.asarray(block)[:, order]
+    return [block[:, bounds[g]: bounds[g + 1]] for g in range(len(groups))]
+
+
+def randomized_svd_by_groups(chunks: Chunks, n: int, groups: list[np.ndarray], ks: list[int],
+                             n_oversamples: int = 10, n_iter: int = 4, center: bool = False,
+                             seed: int | None = 0) -> list[dict]:
+    """Randomized truncated SVD of several column groups of one matrix, sharing every pass over it.
+
+    ``chunks()`` re-reads the matrix in row chunks; each pass computes ``A_g @ M_g`` or ``A_gᵀ @ Q_g``
+    for all groups at once, so a per-chromosome SVD costs as many reads as one SVD.
+    Returns per group: ``transformed`` (n × k), ``components``, ``singular_values``, ``mean``, ``total_ss``.
+    """
+    order = np.concatenate(groups)
+    bounds = np.concatenate([[0], np.cumsum([len(g) for g in groups])])
+    widths = [min(k + n_oversamples, n, len(g)) for k, g in zip(ks, groups, strict=True)]
+    G = len(groups)
+
+    def blocks():
+        for b in chunks():
+            yield _group_blocks(b, groups, order, bounds)
+
+    means, total_ss = [None] * G, [0.0] * G
+    if center:
+        sums = [np.zeros(len(g)) for g in groups]
+        for bl in blocks():
+            for g in range(G):
+                sums[g] += np.asarray(bl[g].sum(axis=0), dtype=np.float64).ravel()
+        means = [sm / n for sm in sums]
+
+    def a_dot(ms: list[np.ndarray]) -> list[np.ndarray]:  # (A_g − 1 μ_gᵀ) @ m_g
+        parts: list[list[np.ndarray]] = [[] for _ in range(G)]
+        for bl in blocks():
+            for g in range(G):
+                parts[g].append(np.asarray(bl[g] @ ms[g], dtype=np.float64))
+        out = [np.concatenate(pg) for pg in parts]
+        return [o - means[g] @ ms[g] if means[g] is not None else o for g, o in enumerate(out)]
+
+    def at_dot(qs: list[np.ndarray]) -> list[np.ndarray]:  # (A_g − 1 μ_gᵀ)ᵀ @ q_g
+        acc = [np.zeros((len(groups[g]), qs[g].shape[1])) for g in range(G)]
+        start = 0
+        for bl in blocks():
+            stop = start + bl[0].shape[0]
+            for g in range(G):
+                acc[g] += np.asarray(bl[g].T @ qs[g][start:stop], dtype=np.float64)
+            start = stop
+        return [a - np.outer(means[g], qs[g].sum(axis=0)) if means[g] is not None else a for g, a in enumerate(acc)]
+
+    rng = np.random.default_rng(seed)
+    qs = [np.linalg.qr(y)[0] for y in a_dot([rng.standard_normal((len(g), w)) for g, w in zip(groups, widths,
+                                                                                              strict=True)])]
+    for _ in range(n_iter):
+        zs = [np.linalg.qr(z)[0] for z in at_dot(qs)]
+        qs = [np.linalg.qr(y)[0] for y in a_dot(zs)]
+    bs = at_dot(qs)  # p_g × width = (Q_gᵀ A_g)ᵀ
+    if center:
+        for bl in blocks():
+            for g in range(G):
+                b = bl[g]
+                total_ss[g] += float(b.multiply(b).sum() if sp.issparse(b) else np.square(b, dtype=np.float64).sum())
+        total_ss = [t - n * float(m @ m) for t, m in zip(total_ss, means, strict=True)]
+    results = []
+    for g in range(G):
+        u_b, s, vt = np.linalg.svd(bs[g].T, full_matrices=False)
+        # Sign convention of scikit-learn (svd_flip on V): deterministic output across runs.
+        signs = np.sign(vt[np.arange(vt.shape[0]), np.abs(vt).argmax(axis=1)])
+        signs[signs == 0] = 1
+        u_b, vt = u_b * signs, vt * signs[:, None]
+        k = min(ks[g], len(s))
+        results.append({"transformed": (qs[g] @ u_b[:, :k]) * s[:k], "components": vt[:k],
+                        "singular_values": s[:k], "mean": means[g], "total_ss": total_ss[g] if center else None})
+    return results
 
 
 class ChunkedTruncatedSVD(TransformerMixin, BaseEstimator):
@@ -52,56 +129,20 @@ class ChunkedTruncatedSVD(TransformerMixin, BaseEstimator):
         self.chunk_rows = chunk_rows
         self.random_state = random_state
 
-    def _products(self, chunks: Chunks, n: int, mean: np.ndarray | None):
-        def a_dot(m: np.ndarray) -> np.ndarray:  # (A - 1 μᵀ) @ m
-            out = np.concatenate([_dot(b, m) for b in chunks()])
-            return out - mean @ m if mean is not None else out
-
-        def at_dot(q: np.ndarray) -> np.ndarray:  # (A - 1 μᵀ)ᵀ @ q
-            acc, start = None, 0
-            for b in chunks():
-                part = np.asarray(b.T @ q[start: start + b.shape[0]], dtype=np.float64)
-                acc = part if acc is None else acc + part
-                start += b.shape[0]
-            return acc - np.outer(mean, q.sum(axis=0)) if mean is not None else acc
-
-        return a_dot, at_dot
-
     def fit_transform(self, X, y=None) -> np.ndarray:
         chunks, n, p = _chunk_source(X, self.chunk_rows)
         k = min(self.n_components, n, p)
         if k < 1:
             raise ValueError("need at least one row and one column")
-        mean = None
-        if self.center:
-            mean = np.zeros(p)
-            for b in chunks():
-                mean += np.asarray(b.sum(axis=0), dtype=np.float64).ravel()
-            mean /= n
-        a_dot, at_dot = self._products(chunks, n, mean)
-        rng = np.random.default_rng(self.random_state)
-        width = min(k + self.n_oversamples, n, p)
-        q, _ = np.linalg.qr(a_dot(rng.standard_normal((p, width))))
-        for _ in range(self.n_iter):
-            z, _ = np.linalg.qr(at_dot(q))
-            q, _ = np.linalg.qr(a_dot(z))
-        b = at_dot(q).T  # (width × p) = Qᵀ A
-        u_b, s, vt = np.linalg.svd(b, full_matrices=False)
-        # Sign convention of scikit-learn (svd_flip on V): deterministic output across runs.
-        signs = np.sign(vt[np.arange(vt.shape[0]), np.abs(vt).argmax(axis=1)])
-        signs[signs == 0] = 1
-        u_b, vt = u_b * signs, vt * signs[:, None]
-        self.components_ = vt[:k]
-        self.singular_values_ = s[:k]
-        self.mean_ = mean
+        (res,) = randomized_svd_by_groups(chunks, n, [np.arange(p)], [k], self.n_oversamples, self.n_iter,
+                                          self.center, self.random_state)
+        self.components_ = res["components"]
+        self.singular_values_ = res["singular_values"]
+        self.mean_ = res["mean"]
         self.n_features_in_ = p
-        total_var = None
-        if mean is not None:
-            sq = sum(float(np.asarray(bk.multiply(bk).sum() if sp.issparse(bk) else (bk.astype(np.float64) ** 2).sum()))
-                     for bk in chunks())
-            total_var = sq - n * float(mean @ mean)
-        self.explained_variance_ratio_ = (s[:k] ** 2 / total_var) if total_var else None
-        return (q @ u_b[:, :k]) * s[:k]
+        total = res["total_ss"]
+        self.explained_variance_ratio_ = self.singular_values_**2 / total if total else None
+        return res["transformed"]
 
     def fit(self, X, y=None) -> ChunkedTruncatedSVD:
         self.fit_transform(X)
@@ -109,7 +150,7 @@ class ChunkedTruncatedSVD(TransformerMixin, BaseEstimator):
 
     def transform(self, X) -> np.ndarray:
         chunks, _, _ = _chunk_source(X, self.chunk_rows)
-        out = np.concatenate([_dot(b, self.components_.T) for b in chunks()])
+        out = np.concatenate([np.asarray(b @ self.components_.T, dtype=np.float64) for b in chunks()])
         return out - self.mean_ @ self.components_.T if self.mean_ is not None else out
 
 

@@ -5,14 +5,26 @@ from __future__ import annotations
 from typing import Any
 
 from msci.models.linear import RidgeRegressor
+from msci.models.nn import CNN1DRegressor, MLPRegressor, ResNetRegressor
+from msci.models.tabnet import TabNetModel
+from msci.models.xgb import XGBoostRegressor
 
 REGISTRY: dict[str, type] = {
     "ridge": RidgeRegressor,
+    "xgboost": XGBoostRegressor,
+    "mlp": MLPRegressor,
+    "resnet": ResNetRegressor,
+    "cnn1d": CNN1DRegressor,
+    "tabnet": TabNetModel,
 }
 
 
-def make_model(model_type: str, params: dict[str, Any], seed: int | None = None):
-    """An unfitted estimator of ``model_type`` with ``params`` (and ``random_state`` if it takes one)."""
+def make_model(model_type: str, params: dict[str, Any], seed: int | None = None, threads: int | None = None):
+    """An unfitted estimator of ``model_type`` with ``params``.
+
+    ``seed`` and ``threads`` fill ``random_state`` and ``n_jobs`` where the estimator has them and the
+    config does not set them.
+    """
     try:
         cls = REGISTRY[model_type]
     except KeyError:
@@ -25,4 +37,6 @@ def make_model(model_type: str, params: dict[str, Any], seed: int | None = None)
                          f"known: {', '.join(sorted(valid))}")
     if seed is not None and "random_state" in valid and "random_state" not in params:
         params["random_state"] = seed
+    if threads is not None and "n_jobs" in valid and params.get("n_jobs") is None:
+        params["n_jobs"] = threads
     return cls(**params)

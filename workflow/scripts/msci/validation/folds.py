@@ -9,14 +9,21 @@ from sklearn.model_selection import GroupKFold, KFold, StratifiedKFold
 STRATEGIES = ("kfold", "stratified", "group_day", "group_donor")
 
 
-def make_folds(cells: pd.DataFrame, strategy: str = "kfold", n_splits: int = 5, seed: int = 0,
-               labels: np.ndarray | None = None) -> pd.DataFrame:
-    """Fold number of every training cell of ``cells`` (index ``cell_id``, column ``split``).
+def make_folds(cells: pd.DataFrame, strategy: str = "stratified", n_splits: int = 7, seed: int = 0,
+               good_validation: pd.Series | None = None) -> pd.DataFrame:
+    """Fold number (and good-validation flag) of every training cell of ``cells``.
 
-    ``kfold`` shuffles; ``stratified`` keeps each fold's share of ``labels``; ``group_day`` and
-    ``group_donor`` hold out whole days or donors (n_splits is capped at the number of groups).
+    ``stratified`` keeps each fold's share of good-validation cells (the original solution meant
+    to, but its label never reached the splitter); ``kfold`` shuffles; ``group_day`` and
+    ``group_donor`` hold out whole days or donors (``n_splits`` capped at the number of groups).
     """
     train = cells[cells["split"] == "train"]
+    labels = None
+    if good_validation is not None:
+        pos = good_validation.index.get_indexer(train.index)
+        if (pos < 0).any():
+            raise ValueError(f"{int((pos < 0).sum())} training cells have no good-validation label")
+        labels = good_validation.to_numpy(bool)[pos]
     n = len(train)
     fold = np.full(n, -1, dtype=np.int64)
     if strategy == "kfold":
@@ -37,5 +44,5 @@ def make_folds(cells: pd.DataFrame, strategy: str = "kfold", n_splits: int = 5, 
         fold[valid] = k
     out = pd.DataFrame({"fold": fold}, index=train.index)
     if labels is not None:
-        out["label"] = labels
+        out["good_validation"] = labels
     return out

@@ -1,0 +1,86 @@
+import numpy as np
+import pytest
+import torch
+
+from msci.cv import cross_validate
+from msci.losses import pearson_loss
+from msci.metrics import mean_row_pearson
+from msci.models.architectures import CNN1D, MLP, ResNetMLP
+from msci.models.registry import make_model
+from msci.models.tabnet import TabNetModel, pretrain_tabnet
+
+
+def _problem(n=300, d=12, t=10, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)).astype(np.float32)
+    W = rng.normal(size=(d, t))
+    Y = (np.tanh(X @ W) + 0.5 * np.maximum(X[:, :1], 0) + 0.1 * rng.normal(size=(n, t))).astype(np.float32)
+    return X, Y
+
+
+def test_pearson_loss_gradient_matches_finite_differences():
+    rng = np.random.default_rng(0)
+    p = torch.tensor(rng.normal(size=(5, 7)), dtype=torch.float64, requires_grad=True)
+    y = torch.tensor(rng.normal(size=(5, 7)), dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda q: pearson_loss(q, y), (p,), eps=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("net", [
+    MLP(12, 10, hidden=(32, 16)),
+    ResNetMLP(12, 10, width=16, n_blocks=3),
+    CNN1D(12, 10, hidden_size=64, channels=(8, 24)),
+])
+def test_architectures_map_inputs_to_all_targets(net):
+    net.eval()
+    assert net(torch.zeros(4, 12)).shape == (4, 10)
+
+
+def test_resnet_blocks_see_the_previous_two_outputs():
+    net = ResNetMLP(12, 10, width=16, n_blocks=3)
+    assert all(block[-2].in_features == 32 for block in net.blocks)  # 2 × width
+    assert net.head.in_features == 32
+
+
+def test_cnn_second_block_gates_its_input():
+    net = CNN1D(12, 10, hidden_size=64, channels=(8, 24), dropout=0.0, batch_norm=False, weight_norm=False)
+    net.eval()
+    seen = {}
+    net.conv2.register_forward_hook(lambda m, i, o: seen.update(gate=o, x=i[0]))
+    x = torch.randn(3, 12)
+    net(x)
+    expected = net.pool(seen["x"] * seen["gate"]).flatten(1)
+    torch.testing.assert_close(net._features(x), expected)
+
+
+@pytest.mark.parametrize("kind", ["mlp", "resnet", "cnn1d"])
+def test_neural_models_learn_and_predict_from_their_best_epoch(kind):
+    X, Y = _problem()
+    params = {"epochs": 12, "batch_size": 64, "patience": 3, "lr": 3e-3, "n_jobs": 1}
+    params |= {"mlp": {"hidden": [64, 32]}, "resnet": {"width": 32, "n_blocks": 2},
+               "cnn1d": {"hidden_size": 128, "channels": [16, 32]}}[kind]
+    model = make_model(kind, params, seed=0)
+    model.fit(X[:240], Y[:240], eval_set=[(X[240:], Y[240:])])
+    score = mean_row_pearson(Y[240:], model.predict(X[240:]))
+    assert np.isclose(score, max(model.history_), atol=1e-5)
+    assert model.fit_info_["epochs"] == int(np.argmax(model.history_)) + 1
+    assert score > mean_row_pearson(Y[240:], np.tile(Y[:240].mean(0), (60, 1))) + 0.1
+
+
+def test_same_seed_gives_identical_oof_predictions_on_cpu():
+    X, Y = _problem(n=200)
+    folds = np.arange(200) % 3
+
+    def run():
+        return cross_validate(lambda k: make_model("mlp", {"hidden": [32], "epochs": 4, "batch_size": 32,
+                                                           "n_jobs": 1}, seed=k), X, Y, folds, X[:10]).oof
+
+    np.testing.assert_array_equal(run(), run())
+
+
+def test_tabnet_pretrains_once_and_fine_tunes_from_the_artifact(tmp_path):
+    X, Y = _problem(n=256)
+    path = pretrain_tabnet(X, str(tmp_path / "pre.zip"), n_d=8, n_a=8, n_steps=2, epochs=3, batch_size=128)
+    assert (tmp_path / "pre.zip").exists() and not list(tmp_path.glob("*.tmp"))
+    model = TabNetModel(n_d=8, n_a=8, n_steps=2, epochs=4, batch_size=128, pretrainer_path=path)
+    model.fit(X[:200], Y[:200], eval_set=[(X[200:], Y[200:])])
+    assert model.fit_info_["pretrained"] and model.predict(X[200:]).shape == (56, 10)

@@ -1,0 +1,20 @@
+# One HTML page with the plots users look at: adversarial p_test, CV per model, weights, per-target.
+
+
+rule report:
+    input:
+        unpack(report_inputs),
+    output:
+        html="results/report/index.html",
+    params:
+        modalities=MODALITIES,
+        models={m: models_for(m) for m in MODALITIES},
+        code=code_hash("report.py"),
+    log:
+        "logs/report/report.log",
+    benchmark:
+        "benchmarks/report/report.tsv"
+    conda:
+        "../../envs/msci.yaml"
+    script:
+        "../scripts/report.py"

@@ -1,0 +1,148 @@
+"""One self-contained HTML page (plots embedded as PNG) that shows which model helps.
+
+A page of our own rather than ``snakemake --report``: the questions users ask here — does the
+validation look like the test, which model carries the blend, which proteins are hard — need plots
+of the results' contents, not of the DAG and runtimes; one file opens anywhere and is easy to share.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from msci.io.artifacts import atomic_path  # noqa: E402
+from msci.io.matrix import MatrixFile  # noqa: E402
+from msci.metrics import row_pearson  # noqa: E402
+
+
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return f'<img alt="plot" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
+
+
+def _table(rows: Sequence[Mapping], columns: Sequence[str]) -> str:
+    def fmt(v):
+        return f"{v:.4f}" if isinstance(v, float) else html.escape(str(v if v is not None else "–"))
+
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{fmt(r.get(c))}</td>" for c in columns) + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def adversarial_plot(adversarial: pd.DataFrame, cells: pd.DataFrame, metrics: Mapping) -> str:
+    days = cells.loc[adversarial.index, "day"].to_numpy()
+    split = np.where(adversarial["is_test"].to_numpy(), "test", "train")
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    bins = np.linspace(0, 1, 26)
+    for (s, d) in sorted(set(zip(split, days, strict=True)), key=lambda x: (x[0] != "train", x[1])):
+        m = (split == s) & (days == d)
+        ax.hist(adversarial["p_test"].to_numpy()[m], bins=bins, histtype="step", linewidth=1.5, label=f"{s} day {d}")
+    ax.axvline(metrics.get("threshold", 0.5), color="grey", linestyle="--", linewidth=1)
+    ax.set_xlabel("out-of-fold p(test)")
+    ax.set_ylabel("cells")
+    ax.set_title(f"adversarial validation: AUC {metrics['auc']:.3f}, "
+                 f"{metrics['n_good_validation']} good-validation cells")
+    ax.legend(fontsize=7, ncol=2)
+    return _png(fig)
+
+
+def models_plot(model_metrics: Mapping[str, Mapping]) -> str:
+    names = list(model_metrics)
+    days = sorted({d for m in model_metrics.values() for d in m.get("cv_pearson_by_day", {})}, key=float)
+    series = {"all OOF cells": [m["cv_pearson"] for m in model_metrics.values()],
+              "good validation": [m.get("cv_pearson_good_validation") or np.nan for m in model_metrics.values()]}
+    for d in days:
+        series[f"day {d}"] = [m.get("cv_pearson_by_day", {}).get(d, np.nan) for m in model_metrics.values()]
+    fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(names) * len(series) / 3), 3.4))
+    width = 0.8 / len(series)
+    x = np.arange(len(names))
+    for i, (label, vals) in enumerate(series.items()):
+        ax.bar(x + i * width, vals, width, label=label)
+    ax.set_xticks(x + 0.4 - width / 2, names)
+    finite = [v for vals in series.values() for v in vals if np.isfinite(v)]
+    ax.set_ylim(max(0.0, min(finite) - 0.05) if finite else 0, min(1.0, max(finite) + 0.02) if finite else 1)
+    ax.set_ylabel("mean per-cell Pearson")
+    ax.legend(fontsize=7, ncol=3)
+    return _png(fig)
+
+
+def weights_plot(weights: Mapping[str, float]) -> str:
+    fig, ax = plt.subplots(figsize=(5, 0.5 + 0.35 * len(weights)))
+    ax.barh(list(weights), list(weights.values()), color="tab:green")
+    ax.set_xlabel("blend weight")
+    ax.invert_yaxis()
+    return _png(fig)
+
+
+def per_target_plot(oof: MatrixFile, targets: MatrixFile, max_bars: int = 150) -> str:
+    """Pearson across cells of each target (how well the blend ranks cells for that target)."""
+    y, p = np.asarray(targets.read()), np.asarray(oof.read())
+    r = pd.Series(row_pearson(y.T, p.T), index=targets.var_names).sort_values()
+    if len(r) <= max_bars:
+        fig, ax = plt.subplots(figsize=(max(6, 0.12 * len(r)), 3.2))
+        ax.bar(range(len(r)), r.to_numpy(), color="tab:blue")
+        ax.set_xticks(range(len(r)), r.index, rotation=90, fontsize=6)
+    else:
+        fig, ax = plt.subplots(figsize=(6, 3))
+        ax.hist(r.to_numpy(), bins=40, color="tab:blue")
+        ax.set_xlabel(f"{len(r)} targets")
+    ax.set_ylabel("Pearson across cells (OOF)")
+    return _png(fig)
+
+
+def write_report(out_path: str, modalities: Mapping[str, Mapping[str, object]], score_path: str | None = None) -> None:
+    """Write the page. ``modalities[m]`` holds paths: ``cells, adversarial, adversarial_metrics,
+    cell_type_metrics, ensemble_metrics, ensemble_oof, targets`` and ``models`` (name → metrics.json)."""
+    parts = ["<h1>msci report</h1>"]
+    if score_path and Path(score_path).exists():
+        score = json.loads(Path(score_path).read_text())
+        parts += ["<h2>Score on the hidden demo targets</h2>",
+                  _table([{"task": k, **v} for k, v in score.items()], ["task", "public", "private"])]
+    for m, paths in modalities.items():
+        cells = pd.read_parquet(paths["cells"])
+        adv = pd.read_parquet(paths["adversarial"])
+        adv_m = json.loads(Path(paths["adversarial_metrics"]).read_text())
+        ct_m = json.loads(Path(paths["cell_type_metrics"]).read_text())
+        ens = json.loads(Path(paths["ensemble_metrics"]).read_text())
+        models = {n: json.loads(Path(p).read_text()) for n, p in paths["models"].items()}
+        rows = [{"model": n, "cv_pearson": mm["cv_pearson"],
+                 "good_validation": mm.get("cv_pearson_good_validation"),
+                 "fit_seconds": mm.get("fit_seconds"), "weight": ens["weights"].get(n, 0.0)}
+                for n, mm in models.items()]
+        rows.append({"model": "blend", "cv_pearson": ens["cv_pearson"],
+                     "good_validation": ens.get("cv_pearson_good_validation"), "weight": None,
+                     "fit_seconds": None})
+        parts += [f"<h2>{html.escape(m)}</h2>",
+                  "<h3>Adversarial validation</h3>", adversarial_plot(adv, cells, adv_m),
+                  f"<p>cell-type classifier out-of-fold accuracy: {ct_m['oof_accuracy']:.3f}</p>",
+                  "<h3>Models (cross-validation)</h3>", models_plot({**models, "blend": ens}),
+                  _table(rows, ["model", "cv_pearson", "good_validation", "weight", "fit_seconds"]),
+                  f"<p>blend: {html.escape(ens['method'])} weights fit on {ens['n_fit_cells']} "
+                  f"{html.escape(ens['fit_on'])} cells; score on held-out halves: "
+                  f"{ens.get('cv_pearson_holdout') or float('nan'):.4f}; per-cell ({html.escape(ens['standardize'])}) "
+                  f"standardisation {ens['cv_pearson']:.4f}"
+                  + (f" vs whole-matrix standardisation {ens['cv_pearson_matrix_standardized']:.4f}"
+                     if "cv_pearson_matrix_standardized" in ens else "") + "</p>",
+                  "<h3>Blend weights</h3>", weights_plot(ens["weights"]),
+                  "<h3>Per-target Pearson of the blend</h3>",
+                  per_target_plot(MatrixFile(paths["ensemble_oof"]), MatrixFile(paths["targets"]))]
+    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
+             "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
+             "text-align:right}img{max-width:100%;display:block;margin:.5em 0}")
+    page = f"<!doctype html><html><head><meta charset='utf-8'><title>msci report</title><style>{style}</style>" \
+           f"</head><body>{''.join(parts)}</body></html>"
+    with atomic_path(out_path) as tmp:
+        tmp.write_text(page)

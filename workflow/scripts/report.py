@@ -1,0 +1,15 @@
+"""Rule report: write results/report/index.html (plots embedded)."""
+
+from msci.logs import logged
+from msci.report import write_report
+
+sm = snakemake  # noqa: F821
+keys = ("cells", "targets", "adversarial", "adversarial_metrics", "cell_type_metrics", "ensemble_metrics",
+        "ensemble_oof")
+with logged(sm.log[0]):
+    modalities = {
+        m: {**{k: sm.input[f"{m}_{k}"] for k in keys},
+            "models": {n: sm.input[f"{m}_model_{n}"] for n in sm.params.models[m]}}
+        for m in sm.params.modalities
+    }
+    write_report(sm.output.html, modalities, score_path=sm.input.get("score"))
