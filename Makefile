@@ -13,10 +13,11 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check
 
 setup: $(STAMP)
 
-$(STAMP): envs/torch.txt envs/constraints.txt envs/requirements.txt $(EXTRA)
+$(STAMP): envs/torch.txt envs/constraints.txt envs/requirements.txt $(EXTRA) envs/no-deps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q -r envs/torch.txt
 	$(PIP) install -q -c envs/constraints.txt -r envs/requirements.txt -r $(EXTRA)
+	$(PIP) install -q --no-deps -r envs/no-deps.txt
 	touch $@
 
 demo: setup

@@ -79,3 +79,10 @@ def test_group_strategies_hold_out_whole_groups(strategy, column):
     groups = cells.loc[folds.index, column]
     assert folds.groupby(groups)["fold"].nunique().max() == 1
     assert folds["fold"].nunique() == 3  # capped at the number of groups
+
+
+def test_registry_reads_numbers_and_lists_given_as_strings():
+    model = make_model("mlp", {"dropout": "0.2", "epochs": "3", "hidden": "[8, 4]", "batch_norm": "false"})
+    assert model.dropout == 0.2 and model.epochs == 3 and model.hidden == [8, 4] and model.batch_norm is False
+    with pytest.raises(ValueError, match="cannot read 'abc' as a float"):
+        make_model("ridge", {"alpha": "abc"})

@@ -80,3 +80,15 @@ def test_svd_per_chromosome_reduces_each_group_and_keeps_contigs_raw(tmp_path):
     proj = z @ np.linalg.lstsq(z, chr2, rcond=None)[0]
     assert np.linalg.norm(chr2 - proj) / np.linalg.norm(chr2) < 1e-4
     assert df[["chr1_svd_2"]].abs().max().iloc[0] < 1e-3 * df["chr1_svd_0"].abs().max()  # chr1 has rank 2
+
+
+def test_ivis_embedding_has_the_requested_size_and_repeats_with_a_seed():
+    from msci.features.ivis import ivis_embedding
+
+    rng = np.random.default_rng(0)
+    centers = rng.normal(scale=4, size=(3, 10))
+    X = np.repeat(centers, 60, axis=0) + rng.normal(size=(180, 10))
+    a = ivis_embedding(X, embedding_dims=3, k=5, epochs=3, batch_size=32, seed=1)
+    b = ivis_embedding(X, embedding_dims=3, k=5, epochs=3, batch_size=32, seed=1)
+    assert a.shape == (180, 3) and np.isfinite(a).all()
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)

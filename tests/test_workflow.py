@@ -70,8 +70,16 @@ def test_demo_submission_is_complete_ordered_finite_and_beats_the_mean(demo_run)
     for key in ("cite", "multi", "overall"):
         for board in ("public", "private"):
             assert score[key][board] > mean_score[key][board], (key, board, score, mean_score)
-    metrics = json.loads((demo_run / "results" / "cite" / "models" / "ridge" / "metrics.json").read_text())
-    assert 0 < metrics["cv_pearson"] <= 1 and metrics["fit_seconds"] > 0
+    for modality, models in (("cite", ["ridge", "xgboost", "mlp", "resnet", "cnn1d", "tabnet"]),
+                             ("multi", ["ridge", "cnn1d"])):
+        for model in models:
+            metrics = json.loads((demo_run / "results" / modality / "models" / model / "metrics.json").read_text())
+            assert 0 < metrics["cv_pearson"] <= 1 and metrics["fit_seconds"] > 0
+            assert {"cv_pearson_good_validation", "cv_pearson_by_day", "device"} <= set(metrics)
+        blend = json.loads((demo_run / "results" / modality / "ensemble" / "metrics.json").read_text())
+        assert set(blend["weights"]) == set(models) and abs(sum(blend["weights"].values()) - 1) < 1e-9
+    page = (demo_run / "results" / "report" / "index.html").read_text()
+    assert page.count("data:image/png;base64") >= 8 and "Score on the hidden demo targets" in page
 
 
 def test_finished_run_has_nothing_to_do(demo_run, workflow_copy):
@@ -80,7 +88,18 @@ def test_finished_run_has_nothing_to_do(demo_run, workflow_copy):
 
 def test_changing_model_params_reruns_the_model_and_its_consumers_only(demo_run, workflow_copy):
     jobs = _dry(demo_run, workflow_copy, "--config", "models={ridge: {type: ridge, params: {alpha: 3.0}}}")
-    assert jobs == {"train_model": 2, "ensemble": 2, "submission": 1, "score": 1, "all": 1}
+    assert jobs == {"train_model": 2, "ensemble": 2, "submission": 1, "score": 1, "report": 1, "all": 1}
+
+
+def test_dropping_a_model_from_the_blend_reruns_only_the_blend_and_what_follows(demo_run, workflow_copy):
+    jobs = _dry(demo_run, workflow_copy, "--config", "ensemble={models: [ridge, xgboost]}")
+    assert jobs == {"ensemble": 2, "submission": 1, "score": 1, "report": 1, "all": 1}
+
+
+def test_adding_a_model_trains_only_it(demo_run, workflow_copy):
+    jobs = _dry(demo_run, workflow_copy, "--config",
+                "models={ridge_strong: {type: ridge, modalities: [cite], params: {alpha: 100.0}}}")
+    assert jobs == {"train_model": 1, "ensemble": 1, "submission": 1, "score": 1, "report": 1, "all": 1}
 
 
 def test_changing_a_library_module_reruns_the_rules_that_import_it(demo_run, workflow_copy):
@@ -88,7 +107,7 @@ def test_changing_a_library_module_reruns_the_rules_that_import_it(demo_run, wor
     original = module.read_text()
     try:
         module.write_text(original + "\n# an edit\n")
-        assert _dry(demo_run, workflow_copy) == {"ensemble": 2, "submission": 1, "score": 1, "all": 1}
+        assert _dry(demo_run, workflow_copy) == {"ensemble": 2, "submission": 1, "score": 1, "report": 1, "all": 1}
     finally:
         module.write_text(original)
     assert _dry(demo_run, workflow_copy) == {}

@@ -36,7 +36,8 @@ def test_xgboost_model_early_stops_on_validation_pearson_and_beats_the_mean():
     assert model.fit_info_["epochs"] < 200 and model.fit_info_["device"] == "cpu"
     pred = model.predict(Xv)
     assert pred.shape == Yv.shape
-    assert mean_row_pearson(Yv, pred) > mean_row_pearson(Yv, np.tile(Y.mean(0), (len(Yv), 1))) + 0.1
+    r_mean = mean_row_pearson(Yv, np.tile(Y.mean(0), (len(Yv), 1)))
+    assert 1 - mean_row_pearson(Yv, pred) < 0.8 * (1 - r_mean)  # at least a fifth of the mean's error gone
 
 
 def test_xgboost_is_deterministic_for_a_seed():

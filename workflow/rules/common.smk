@@ -129,3 +129,12 @@ def report_inputs(wildcards):
     if DEMO:
         files["score"] = "results/score.json"
     return files
+
+
+def ivis_source(wc):
+    """What ivis embeds for a modality: a feature table (e.g. svd, svd_chrom) or the ingested inputs."""
+    source = config["features"]["ivis"]["input"]
+    source = source.get(wc.modality, "svd") if isinstance(source, dict) else source
+    if source == "inputs":
+        return f"results/{wc.modality}/ingest/inputs.h5ad"
+    return f"results/{wc.modality}/features/{source}.parquet"

@@ -14,6 +14,9 @@ if DEMO:
         params:
             demo=sorted_dict(config["demo"]),
             code=code_hash("simulate.py"),
+        resources:
+            mem_mb=lambda wc, attempt: 4000 * attempt,
+            runtime=30,
         log:
             "logs/simulate/simulate.log",
         benchmark:
@@ -36,7 +39,8 @@ rule ingest:
         sparse_inputs=config["ingest"]["sparse_inputs"],
         code=code_hash("ingest.py"),
     resources:
-        mem_mb=4000,
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=240,
     log:
         "logs/ingest/{modality}.log",
     benchmark:

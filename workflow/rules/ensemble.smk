@@ -26,6 +26,9 @@ rule ensemble:
         ensemble=sorted_dict({k: v for k, v in config["ensemble"].items() if k not in ("models", "external")}),
         seed=config["seed"],
         code=code_hash("ensemble.py", "cv.py"),
+    resources:
+        mem_mb=lambda wc, attempt: 16000 * attempt,
+        runtime=120,
     log:
         "logs/ensemble/{modality}.log",
     benchmark:

@@ -12,7 +12,8 @@ rule features_svd:
         code=code_hash("features/svd.py"),
     threads: 2
     resources:
-        mem_mb=4000,
+        mem_mb=lambda wc, attempt: 8000 * attempt,
+        runtime=240,
     log:
         "logs/features_svd/{modality}.log",
     benchmark:
@@ -30,6 +31,11 @@ rule features_cell_type:
         table="results/{modality}/features/cell_type.parquet",
     params:
         code=code_hash("features/cell_type.py"),
+    resources:
+        mem_mb=lambda wc, attempt: 2000 * attempt,
+        runtime=10,
+    group:
+        "cell_type"
     log:
         "logs/features_cell_type/{modality}.log",
     benchmark:
@@ -51,7 +57,8 @@ rule features_svd_chrom:
         code=code_hash("features/svd.py", "features/svd_chrom.py"),
     threads: 2
     resources:
-        mem_mb=4000,
+        mem_mb=lambda wc, attempt: 8000 * attempt,
+        runtime=240,
     log:
         "logs/features_svd_chrom/{modality}.log",
     benchmark:
@@ -72,6 +79,9 @@ rule features_genes:
     params:
         extra=config["features"]["genes"]["extra"],
         code=code_hash("features/genes.py"),
+    resources:
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=60,
     log:
         "logs/features_genes/{modality}.log",
     benchmark:
@@ -89,6 +99,9 @@ rule features_qc:
         table="results/{modality}/features/qc.parquet",
     params:
         code=code_hash("features/qc.py"),
+    resources:
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=60,
     log:
         "logs/features_qc/{modality}.log",
     benchmark:
@@ -97,3 +110,26 @@ rule features_qc:
         "../../envs/msci.yaml"
     script:
         "../scripts/features_qc.py"
+
+
+rule features_ivis:
+    input:
+        source=ivis_source,
+    output:
+        table="results/{modality}/features/ivis.parquet",
+    params:
+        ivis=sorted_dict({k: v for k, v in config["features"]["ivis"].items() if k != "input"}),
+        seed=config["seed"],
+        code=code_hash("features/ivis.py"),
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=lambda wc, attempt: 16000 * attempt,
+    log:
+        "logs/features_ivis/{modality}.log",
+    benchmark:
+        "benchmarks/features_ivis/{modality}.tsv"
+    conda:
+        "../../envs/msci.yaml"
+    script:
+        "../scripts/features_ivis.py"

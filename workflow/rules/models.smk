@@ -22,7 +22,7 @@ rule tabnet_pretrain:
     threads: 2
     resources:
         gpu=1,
-        mem_mb=8000,
+        mem_mb=lambda wc, attempt: 16000 * attempt,
     log:
         "logs/tabnet_pretrain/{modality}/{model}.log",
     benchmark:
@@ -53,7 +53,7 @@ rule train_model:
     threads: 2
     resources:
         gpu=lambda wc: int(model_config(wc.model)["type"] in GPU_TYPES),
-        mem_mb=8000,
+        mem_mb=lambda wc, attempt: 16000 * attempt,
     log:
         "logs/train_model/{modality}/{model}.log",
     benchmark:

@@ -10,6 +10,9 @@ rule report:
         modalities=MODALITIES,
         models={m: models_for(m) for m in MODALITIES},
         code=code_hash("report.py"),
+    resources:
+        mem_mb=lambda wc, attempt: 8000 * attempt,
+        runtime=30,
     log:
         "logs/report/report.log",
     benchmark:

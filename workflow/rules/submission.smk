@@ -14,7 +14,8 @@ rule submission:
         chunk_rows=config["submission"]["chunk_rows"],
         code=code_hash("submission.py"),
     resources:
-        mem_mb=8000,
+        mem_mb=lambda wc, attempt: 16000 * attempt,
+        runtime=120,
     log:
         "logs/submission/submission.log",
     benchmark:
@@ -36,6 +37,9 @@ rule score:
     params:
         modalities=MODALITIES,
         code=code_hash("submission.py"),
+    resources:
+        mem_mb=lambda wc, attempt: 16000 * attempt,
+        runtime=60,
     log:
         "logs/score/score.log",
     benchmark:

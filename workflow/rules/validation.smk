@@ -11,6 +11,11 @@ rule folds:
         folds=sorted_dict(config["folds"]),
         seed=config["seed"],
         code=code_hash("validation/folds.py"),
+    resources:
+        mem_mb=lambda wc, attempt: 2000 * attempt,
+        runtime=10,
+    group:
+        "validation"
     log:
         "logs/folds/{modality}.log",
     benchmark:
@@ -36,6 +41,11 @@ rule adversarial:
         seed=config["seed"],
         code=code_hash("validation/adversarial.py", "features/table.py"),
     threads: 2
+    resources:
+        mem_mb=lambda wc, attempt: 8000 * attempt,
+        runtime=120,
+    group:
+        "validation"
     log:
         "logs/adversarial/{modality}.log",
     benchmark:
@@ -61,6 +71,11 @@ rule cell_type:
         seed=config["seed"],
         code=code_hash("validation/celltype.py", "validation/adversarial.py", "features/table.py"),
     threads: 2
+    resources:
+        mem_mb=lambda wc, attempt: 8000 * attempt,
+        runtime=120,
+    group:
+        "cell_type"
     log:
         "logs/cell_type/{modality}.log",
     benchmark:

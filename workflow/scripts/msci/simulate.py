@@ -172,8 +172,12 @@ def simulate_cite(rng: np.random.Generator, world: dict, size: ModalitySize):
     c = rng.standard_normal((n_prot, LATENT_DIM)) / np.sqrt(LATENT_DIM)
     h = z @ a.T
     background = 0.3 * rng.standard_normal((len(cells), 1))
-    prot = (1.4 * _softplus(2.0 * h - 1.0) + 0.8 * np.tanh(z @ b.T) * np.tanh(1.5 * z @ c.T)
-            - 0.8 + background + 0.3 * rng.standard_normal(h.shape))
+    # dsb-like: each protein has its own level and dynamic range (a cell's profile is dominated by them,
+    # as in real data, where the mean profile alone correlates well with most cells).
+    level = rng.normal(1.5, 1.5, n_prot)
+    amplitude = rng.lognormal(0.0, 0.4, n_prot)
+    prot = (level + amplitude * (1.4 * _softplus(2.0 * h - 1.0) + 0.8 * np.tanh(z @ b.T) * np.tanh(1.5 * z @ c.T)
+                                 - 0.8) + background + 0.3 * rng.standard_normal(h.shape))
     iso = background + 0.25 * rng.standard_normal((len(cells), n_iso))
     targets = np.concatenate([prot, iso], axis=1).astype(np.float32)
     # Genes: those encoding a protein carry its direction; mitochondrial genes follow cell quality.

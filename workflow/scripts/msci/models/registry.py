@@ -19,6 +19,33 @@ REGISTRY: dict[str, type] = {
 }
 
 
+def _coerce(value: Any, default: Any) -> Any:
+    """A config value converted to the type of the parameter's default.
+
+    Values can arrive as strings (``--config`` overrides relayed to cluster jobs), so ``"0.2"``
+    becomes ``0.2`` where the default is a float; anything that does not convert is an error.
+    """
+    if not isinstance(value, str) or default is None or isinstance(default, str):
+        return value
+    try:
+        if isinstance(default, bool):
+            if value.lower() in ("true", "yes", "1"):
+                return True
+            if value.lower() in ("false", "no", "0"):
+                return False
+            raise ValueError(value)
+        if isinstance(default, (int, float)):
+            number = float(value)
+            return int(number) if isinstance(default, int) and number.is_integer() else number
+        if isinstance(default, (list, tuple)):
+            import yaml
+
+            return yaml.safe_load(value)
+    except ValueError:
+        raise ValueError(f"cannot read {value!r} as a {type(default).__name__}") from None
+    return value
+
+
 def make_model(model_type: str, params: dict[str, Any], seed: int | None = None, threads: int | None = None):
     """An unfitted estimator of ``model_type`` with ``params``.
 
@@ -35,6 +62,7 @@ def make_model(model_type: str, params: dict[str, Any], seed: int | None = None,
     if unknown:
         raise ValueError(f"{model_type}: unknown parameter(s) {', '.join(sorted(unknown))}; "
                          f"known: {', '.join(sorted(valid))}")
+    params = {k: _coerce(v, valid.get(k)) for k, v in params.items()}
     if seed is not None and "random_state" in valid and "random_state" not in params:
         params["random_state"] = seed
     if threads is not None and "n_jobs" in valid and params.get("n_jobs") is None:

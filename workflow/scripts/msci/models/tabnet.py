@@ -88,10 +88,18 @@ class TabNetModel(RegressorMixin, BaseEstimator):
 
             pretrainer = TabNetPretrainer()
             pretrainer.load_model(self.pretrainer_path)
+        import torch
+
         kw = _tabnet_kwargs(self.n_d, self.n_a, self.n_steps, self.gamma, self.lr, self.device, self.random_state)
         self.device_ = kw["device_name"]
-        self.model_ = TabNetRegressor(**kw)
         batch = min(self.batch_size, len(X))
+        # One-cycle learning rate over the whole run (stepped per batch): a stable end of training, so
+        # early stopping on the noisy per-epoch validation score does not stop in a bad spot.
+        steps = -(-len(X) // batch)
+        kw.update(scheduler_fn=torch.optim.lr_scheduler.OneCycleLR,
+                  scheduler_params={"max_lr": self.lr, "epochs": self.epochs, "steps_per_epoch": steps,
+                                    "is_batch_level": True})
+        self.model_ = TabNetRegressor(**kw)
         fit_kw = {}
         if eval_set:
             fit_kw = {"eval_set": [tuple(np.asarray(a, np.float32) for a in eval_set[0])], "eval_name": ["valid"],

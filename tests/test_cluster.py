@@ -1,0 +1,87 @@
+"""The workflow through a real single-node SLURM (tests/cluster/slurm.sh), against a local run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import REPO, run_snakemake
+
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+SCRIPT = REPO / "tests" / "cluster" / "slurm.sh"
+TINY = str(REPO / "tests" / "tiny.yaml")
+# The test cluster's overrides: its partition, squeue polling (no slurmdbd here, so no sacct), and a
+# 2-CPU node (the profile gives each GPU 4 CPUs).
+SLURM_ARGS = ("--profile", str(REPO / "profiles" / "slurm"), "--default-resources", "slurm_partition=test",
+              "--set-resources", "features_ivis:cpus_per_gpu=1", "tabnet_pretrain:cpus_per_gpu=1",
+              "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "5",
+              "--jobs", "4", "--latency-wait", "5", "--retries", "0")
+
+
+@pytest.fixture(scope="module")
+def slurm(tmp_path_factory):
+    if os.geteuid() != 0 and shutil.which("slurmctld") is None:
+        pytest.skip("SLURM is not installed and installing it needs root (CI runs as root)")
+    state = tmp_path_factory.mktemp("slurm")
+    env = {**os.environ, "MSCI_SLURM_DIR": str(state)}
+    start = subprocess.run(["bash", str(SCRIPT), "start"], capture_output=True, text=True, env=env, timeout=1500)
+    if start.returncode != 0:
+        pytest.fail(f"SLURM did not start:\n{start.stdout}\n{start.stderr[-3000:]}")
+    conf = start.stdout.strip().splitlines()[-1].removeprefix("export SLURM_CONF=")
+    os.environ["SLURM_CONF"] = conf
+    try:
+        yield conf
+    finally:
+        os.environ.pop("SLURM_CONF", None)
+        subprocess.run(["bash", str(SCRIPT), "stop"], env=env, timeout=120)
+
+
+def submitted_jobs() -> pd.DataFrame:
+    """Every job the test cluster still remembers (MinJobAge keeps finished ones): id, comment, GPUs, state."""
+    out = subprocess.run(["scontrol", "-o", "show", "job"], capture_output=True, text=True, check=True,
+                         timeout=60).stdout
+    rows = []
+    for line in out.splitlines():
+        fields = dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
+        if "JobId" in fields:
+            rows.append({"job_id": fields["JobId"], "comment": fields.get("Comment", ""),
+                         "gres": fields.get("TresPerJob", "") + fields.get("TresPerNode", ""),
+                         "state": fields.get("JobState", "")})
+    return pd.DataFrame(rows, columns=["job_id", "comment", "gres", "state"])
+
+
+def _rule_of(comment: str) -> str:
+    return comment.removeprefix("rule_").split("_wildcards_")[0]
+
+
+def test_workflow_through_slurm_matches_a_local_run_and_reruns_one_model(slurm, tmp_path):
+    local, cluster = tmp_path / "local", tmp_path / "cluster"
+    local.mkdir()
+    cluster.mkdir()
+    run_snakemake(local, "--configfile", TINY)
+    before = set(submitted_jobs()["job_id"])
+    run_snakemake(cluster, "--configfile", TINY, *SLURM_ARGS)
+    jobs = submitted_jobs()
+    jobs = jobs[~jobs["job_id"].isin(before)]
+    assert len(jobs) >= 10 and (jobs["state"] == "COMPLETED").all(), jobs
+    rules = jobs["comment"].map(_rule_of)
+    gpu = jobs["gres"].str.contains("gpu")
+    assert gpu[rules == "features_ivis"].all() and gpu[rules == "tabnet_pretrain"].all()
+    trained = jobs[rules == "train_model"]
+    assert gpu[trained.index].sum() == 6  # xgboost, mlp, resnet, cnn1d ×2, tabnet ask for a GPU; ridge does not
+    assert (~gpu[trained.index]).sum() == 2
+    # Same config and seed: the same submission as the local run.
+    pd.testing.assert_frame_equal(pd.read_csv(cluster / "results" / "submission.csv"),
+                                  pd.read_csv(local / "results" / "submission.csv"))
+    # A partial rerun through SLURM: only that model and what follows it are submitted.
+    before = set(submitted_jobs()["job_id"])
+    run_snakemake(cluster, "--configfile", TINY, *SLURM_ARGS, "--config", "models={mlp: {params: {dropout: 0.2}}}")
+    again = submitted_jobs()
+    again = again[~again["job_id"].isin(before)]
+    assert sorted(again["comment"].map(_rule_of)) == ["ensemble", "report", "score", "submission", "train_model"], again
+    assert again["comment"].str.contains("mlp").sum() == 1

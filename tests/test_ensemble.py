@@ -1,0 +1,103 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from msci.ensemble import blend, ensemble_models, matrix_standardize, optimize_weights, row_standardize
+from msci.io.checks import InputError
+from msci.io.matrix import write_matrix
+from msci.metrics import mean_row_pearson
+from msci.submission import build_submission
+
+
+def test_row_standardisation_gives_zero_mean_unit_sd_rows_and_keeps_pearson():
+    rng = np.random.default_rng(0)
+    p = rng.normal(size=(20, 9)) * rng.uniform(0.1, 10, size=(20, 1)) + rng.normal(size=(20, 1)) * 5
+    p[3] = 2.0
+    z = row_standardize(p)
+    np.testing.assert_allclose(z[[0, 1, 2, 4]].mean(axis=1), 0, atol=1e-6)
+    np.testing.assert_allclose(z[[0, 1, 2, 4]].std(axis=1), 1, rtol=1e-5)
+    assert (z[3] == 0).all()
+    y = rng.normal(size=(20, 9))
+    assert np.isclose(mean_row_pearson(y, z), mean_row_pearson(y, p), atol=1e-6)
+    m = matrix_standardize(p)
+    assert np.isclose(m.mean(), 0, atol=1e-6) and np.isclose(m.std(), 1, rtol=1e-5)
+
+
+def _two_models(seed=0, n=400, t=12):
+    rng = np.random.default_rng(seed)
+    y = rng.normal(size=(n, t))
+    a = y + rng.normal(size=(n, t)) * 1.0            # good model
+    b = y * 0.2 + rng.normal(size=(n, t)) * 1.0      # weak model, independent errors
+    return y, row_standardize(a), row_standardize(b)
+
+
+def test_optuna_weights_reproduce_with_the_same_seed_and_favour_the_better_model():
+    y, a, b = _two_models()
+    w1 = optimize_weights([a, b], y, n_trials=30, seed=7)
+    w2 = optimize_weights([a, b], y, n_trials=30, seed=7)
+    np.testing.assert_array_equal(w1, w2)
+    assert np.isclose(w1.sum(), 1) and w1[0] > w1[1]
+    assert mean_row_pearson(y, blend([a, b], w1)) >= max(mean_row_pearson(y, a), mean_row_pearson(y, b))
+
+
+def _model_files(tmp_path, preds, y, ids, test_ids):
+    genes = [f"g{j}" for j in range(y.shape[1])]
+    oof, test = {}, {}
+    for name, p in preds.items():
+        oof[name], test[name] = str(tmp_path / f"{name}_oof.h5ad"), str(tmp_path / f"{name}_test.h5ad")
+        write_matrix(oof[name], p.astype(np.float32), ids, genes)
+        write_matrix(test[name], p[: len(test_ids)].astype(np.float32), test_ids, genes)
+    write_matrix(tmp_path / "y.h5ad", y.astype(np.float32), ids, genes)
+    return oof, test
+
+
+def test_ensemble_writes_weights_metrics_and_a_holdout_score(tmp_path):
+    y, a, b = _two_models(n=300)
+    ids = [f"c{i}" for i in range(300)]
+    test_ids = [f"t{i}" for i in range(50)]
+    oof, test = _model_files(tmp_path, {"good": a, "weak": b}, y, ids, test_ids)
+    cells = pd.DataFrame({"split": "train", "day": np.arange(300) % 3 + 2}, index=ids)
+    cells.to_parquet(tmp_path / "cells.parquet")
+    folds = pd.DataFrame({"fold": np.arange(300) % 4, "good_validation": np.arange(300) % 5 == 0}, index=ids)
+    folds.to_parquet(tmp_path / "folds.parquet")
+    out = {k: str(tmp_path / f"blend_{k}") for k in ("oof", "test", "weights", "metrics")}
+    m = ensemble_models(oof, test, str(tmp_path / "y.h5ad"), str(tmp_path / "cells.parquet"),
+                        str(tmp_path / "folds.parquet"), out["oof"], out["test"], out["weights"], out["metrics"],
+                        n_trials=20, seed=1)
+    assert m["n_fit_cells"] == 60 and m["best_single_model"] == "good"
+    assert m["cv_pearson_good_validation"] >= m["best_single_cv_pearson_good_validation"] - 1e-9
+    assert m["cv_pearson_holdout"] is not None and "cv_pearson_matrix_standardized" in m
+    assert set(m["weights"]) == {"good", "weak"}
+
+
+def test_external_submission_joins_the_blend_and_is_checked(tiny_data, tmp_path):
+    data, hidden = tiny_data
+    y = pd.read_hdf(hidden / "test_cite_targets.h5")
+    write_matrix(tmp_path / "p.h5ad", y.to_numpy(), y.index, y.columns)
+    ev = pd.read_csv(data / "evaluation_ids.csv")
+    cite_rows = ev["cell_id"].isin(y.index).to_numpy()
+    rng = np.random.default_rng(0)
+    ext = pd.DataFrame({"row_id": ev["row_id"], "target": rng.normal(size=len(ev))})
+    ext.to_csv(tmp_path / "ext.csv", index=False)
+    build_submission(str(data / "evaluation_ids.csv"), {"cite": str(tmp_path / "p.h5ad")}, str(tmp_path / "a.csv"),
+                     chunk_rows=500)
+    build_submission(str(data / "evaluation_ids.csv"), {"cite": str(tmp_path / "p.h5ad")}, str(tmp_path / "b.csv"),
+                     chunk_rows=500, external=[{"path": str(tmp_path / "ext.csv"), "weight": 1.0}])
+    a, b = pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv")
+    assert len(a) == len(b) == cite_rows.sum()
+    # Per cell: the blend is the mean of both submissions standardised within the cell's rows.
+    cell = ev.loc[cite_rows, "cell_id"].to_numpy()
+    first = cell == cell[0]
+    std = lambda v: (v - v.mean()) / v.std()  # noqa: E731
+    expected = (std(a["target"].to_numpy()[first]) + std(ext["target"].to_numpy()[cite_rows][first])) / 2
+    np.testing.assert_allclose(b["target"].to_numpy()[first], expected, rtol=1e-4, atol=1e-5)
+    ext.iloc[:-1].to_csv(tmp_path / "short.csv", index=False)
+    with pytest.raises(InputError, match="short.csv: ends before evaluation_ids"):
+        build_submission(str(data / "evaluation_ids.csv"), {"cite": str(tmp_path / "p.h5ad")},
+                         str(tmp_path / "c.csv"), external=[{"path": str(tmp_path / "short.csv"), "weight": 1}])
+    ext.loc[5, "target"] = np.nan
+    ext.to_csv(tmp_path / "nan.csv", index=False)
+    with pytest.raises(InputError, match="nan.csv: non-finite target at row_id 5"):
+        build_submission(str(data / "evaluation_ids.csv"), {"cite": str(tmp_path / "p.h5ad")},
+                         str(tmp_path / "d.csv"), external=[{"path": str(tmp_path / "nan.csv"), "weight": 1}])
+    assert not (tmp_path / "c.csv").exists() and not (tmp_path / "d.csv").exists()
