@@ -5,11 +5,9 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from conftest import REPO, run_snakemake
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
