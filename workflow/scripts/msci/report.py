@@ -95,11 +95,12 @@ def per_target_plot(oof: MatrixFile, targets: MatrixFile, max_bars: int = 150) -
         fig, ax = plt.subplots(figsize=(max(6, 0.12 * len(r)), 3.2))
         ax.bar(range(len(r)), r.to_numpy(), color="tab:blue")
         ax.set_xticks(range(len(r)), r.index, rotation=90, fontsize=6)
+        ax.set_ylabel("Pearson across cells (OOF)")
     else:
         fig, ax = plt.subplots(figsize=(6, 3))
         ax.hist(r.to_numpy(), bins=40, color="tab:blue")
-        ax.set_xlabel(f"{len(r)} targets")
-    ax.set_ylabel("Pearson across cells (OOF)")
+        ax.set_xlabel(f"Pearson across cells (OOF), {len(r)} targets")
+        ax.set_ylabel("targets")
     return _png(fig)
 
 
