@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from conftest import REPO, run_snakemake
 
 from msci.io.competition import write_frame
@@ -104,7 +105,13 @@ def test_adding_a_model_trains_only_it(demo_run, workflow_copy):
 
 def test_changing_one_feature_family_reruns_it_and_its_consumers_only(demo_run, workflow_copy):
     # svd_chrom feeds Multiome's ivis embedding and 1D-CNN; nothing of CITE, not the validation classifiers.
-    jobs = _dry(demo_run, workflow_copy, "--config", "features={svd_chrom: {n_components: 3}}")
+    # Nested values go through a config file: `--config` would hand them over as strings.
+    override = yaml.safe_load(Path(TINY).read_text())
+    override["features"]["svd_chrom"]["n_components"] = 3
+    path = demo_run / "override.yaml"
+    path.write_text(yaml.safe_dump(override))
+    proc = run_snakemake(demo_run, "-s", str(workflow_copy / "Snakefile"), "--configfile", str(path), "-n")
+    jobs = planned_jobs(proc.stdout)
     assert jobs == {"features_svd_chrom": 1, "features_ivis": 1, "train_model": 1, "ensemble": 1, "submission": 1,
                     "score": 1, "report": 1, "all": 1}
 

@@ -76,12 +76,13 @@ def model_config(name, modality=None):
 
 
 def models_for(modality):
-    return [n for n in config["models"] if modality in model_config(n)["modalities"]]
+    """The modality's model names, sorted: reordering the config changes nothing downstream."""
+    return sorted(n for n in config["models"] if modality in model_config(n)["modalities"])
 
 
 def ensemble_members(modality):
     chosen = config["ensemble"]["models"] or models_for(modality)
-    members = [m for m in chosen if m in models_for(modality)]
+    members = sorted(m for m in chosen if m in models_for(modality))
     if not members:
         raise ValueError(f"no model configured for modality {modality}")
     return members
