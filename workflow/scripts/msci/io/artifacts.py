@@ -51,15 +51,8 @@ def write_json(obj: Any, path: str | os.PathLike) -> None:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
 
 
-def read_json(path: str | os.PathLike) -> Any:
-    return json.loads(Path(path).read_text())
-
-
 def write_parquet(df: pd.DataFrame, path: str | os.PathLike) -> None:
     """Write a table as parquet (index kept), atomically."""
     with atomic_path(path) as tmp:
         df.to_parquet(tmp, index=True)
 
-
-def read_parquet(path: str | os.PathLike, columns: list[str] | None = None) -> pd.DataFrame:
-    return pd.read_parquet(path, columns=columns)

@@ -195,9 +195,3 @@ class MatrixFile:
         inverse = np.empty(len(rows), dtype=np.int64)
         inverse[np.concatenate(got)] = np.arange(len(rows))
         return stacked[inverse]
-
-
-def read_matrix(path: str | os.PathLike) -> tuple[np.ndarray | sp.csr_matrix, np.ndarray, np.ndarray]:
-    """The whole matrix with its row and column names (for small matrices: predictions, targets)."""
-    m = MatrixFile(path)
-    return m.read(), m.obs_names, m.var_names
