@@ -92,3 +92,22 @@ def test_ivis_embedding_has_the_requested_size_and_repeats_with_a_seed():
     b = ivis_embedding(X, embedding_dims=3, k=5, epochs=3, batch_size=32, seed=1)
     assert a.shape == (180, 3) and np.isfinite(a).all()
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_svd_per_chromosome_fit_on_some_rows_projects_all_rows(tmp_path):
+    rng = np.random.default_rng(5)
+    X = (rng.normal(size=(90, 2)) @ rng.normal(size=(2, 20))).astype(np.float32)
+    peaks = [f"chr1:{i}-{i + 1}" for i in range(10)] + [f"chr2:{i}-{i + 1}" for i in range(10)]
+    write_matrix(tmp_path / "x.h5ad", sp.csr_matrix(X), [f"c{i}" for i in range(90)], peaks)
+    mask = np.arange(90) % 3 != 0
+    full = svd_chrom_features(str(tmp_path / "x.h5ad"), str(tmp_path / "a.parquet"), n_components=2, chunk_rows=16)
+    part = svd_chrom_features(str(tmp_path / "x.h5ad"), str(tmp_path / "b.parquet"), n_components=2, chunk_rows=16,
+                              fit_mask=mask)
+    assert part.shape == full.shape == (90, 4)
+    # Exact rank 2 per chromosome: a fit on a subset spans the same space, so every row's projection is a
+    # fixed linear map of its projection from the fit on all rows (held-out rows included).
+    for chrom in ("chr1", "chr2"):
+        a = full[[f"{chrom}_svd_0", f"{chrom}_svd_1"]].to_numpy(np.float64)
+        b = part[[f"{chrom}_svd_0", f"{chrom}_svd_1"]].to_numpy(np.float64)
+        coef = np.linalg.lstsq(a[mask], b[mask], rcond=None)[0]
+        np.testing.assert_allclose(a[~mask] @ coef, b[~mask], rtol=1e-3, atol=1e-3)

@@ -40,3 +40,14 @@ def test_svd_of_a_sparse_matrix_on_disk_equals_in_memory(tmp_path):
     np.testing.assert_allclose(disk, mem, atol=1e-5)
     table = svd_features(str(tmp_path / "x.h5ad"), str(tmp_path / "svd.parquet"), n_components=8, chunk_rows=64)
     assert table.shape == (300, 8) and table.index[0] == "c0" and table.columns[0] == "svd_0"
+
+
+def test_svd_fit_on_training_rows_projects_every_row(tmp_path):
+    rng = np.random.default_rng(3)
+    X = (rng.normal(size=(200, 3)) @ rng.normal(size=(3, 40))).astype(np.float32)
+    write_matrix(tmp_path / "x.h5ad", X, [f"c{i}" for i in range(200)], [f"g{j}" for j in range(40)])
+    mask = np.arange(200) < 150
+    table = svd_features(str(tmp_path / "x.h5ad"), str(tmp_path / "s.parquet"), n_components=3, chunk_rows=32,
+                         fit_mask=mask)
+    ref = ChunkedTruncatedSVD(3).fit(X[mask])
+    np.testing.assert_allclose(table.to_numpy(), ref.transform(X), rtol=1e-4, atol=1e-4)

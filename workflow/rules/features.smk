@@ -4,10 +4,12 @@
 rule features_svd:
     input:
         inputs="results/{modality}/ingest/inputs.h5ad",
+        cells="results/{modality}/ingest/cells.parquet",
     output:
         table="results/{modality}/features/svd.parquet",
     params:
         svd=sorted_dict(config["features"]["svd"]),
+        fit_on=config["features"]["fit_on"],
         seed=config["seed"],
         code=code_hash("features/svd.py"),
     threads: 2
@@ -49,10 +51,12 @@ rule features_cell_type:
 rule features_svd_chrom:
     input:
         inputs="results/{modality}/ingest/inputs.h5ad",
+        cells="results/{modality}/ingest/cells.parquet",
     output:
         table="results/{modality}/features/svd_chrom.parquet",
     params:
         svd_chrom=sorted_dict(config["features"]["svd_chrom"]),
+        fit_on=config["features"]["fit_on"],
         seed=config["seed"],
         code=code_hash("features/svd.py", "features/svd_chrom.py"),
     threads: 2
@@ -115,10 +119,12 @@ rule features_qc:
 rule features_ivis:
     input:
         source=ivis_source,
+        cells="results/{modality}/ingest/cells.parquet",
     output:
         table="results/{modality}/features/ivis.parquet",
     params:
         ivis=sorted_dict({k: v for k, v in config["features"]["ivis"].items() if k != "input"}),
+        fit_on=config["features"]["fit_on"],
         seed=config["seed"],
         code=code_hash("features/ivis.py"),
     threads: 2

@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 
 from msci.features.ivis import ivis_features
+from msci.features.table import fit_mask
 from msci.io.matrix import MatrixFile
 from msci.logs import logged
 
@@ -15,4 +16,5 @@ with logged(sm.log[0]):
         source = pd.DataFrame(np.asarray(x.toarray() if hasattr(x, "toarray") else x), index=m.obs_names)
     else:
         source = pd.read_parquet(sm.input.source)
-    ivis_features(source, sm.output.table, seed=sm.params.seed, **sm.params.ivis)
+    mask = fit_mask(sm.input.cells, source.index.to_numpy(), sm.params.fit_on)
+    ivis_features(source, sm.output.table, seed=sm.params.seed, fit_mask=mask, **sm.params.ivis)

@@ -36,8 +36,9 @@ def _seed_everything(seed: int) -> None:
 
 
 def ivis_embedding(X: np.ndarray, embedding_dims: int = 100, k: int = 15, epochs: int = 50, batch_size: int = 128,
-                   patience: int = 5, model: str = "maaten", scale: bool = True, seed: int = 0) -> np.ndarray:
-    """Fit ivis on ``X`` (cells × features) and return the ``embedding_dims``-dimensional embedding."""
+                   patience: int = 5, model: str = "maaten", scale: bool = True, seed: int = 0,
+                   fit_mask: np.ndarray | None = None) -> np.ndarray:
+    """Fit ivis on ``X`` (cells × features; only the ``fit_mask`` rows if given) and embed every row."""
     _seed_everything(seed)
     from ivis import Ivis
 
@@ -45,15 +46,15 @@ def ivis_embedding(X: np.ndarray, embedding_dims: int = 100, k: int = 15, epochs
     dims = min(embedding_dims, X.shape[1])
     ivis = Ivis(embedding_dims=dims, k=k, epochs=epochs, batch_size=min(batch_size, len(X)), model=model,
                 n_epochs_without_progress=patience, verbose=0, n_trees=50)
-    z = ivis.fit_transform(X)
-    log.info("ivis: %d cells × %d → %d dims, %d epochs", X.shape[0], X.shape[1], dims,
+    z = ivis.fit_transform(X) if fit_mask is None else ivis.fit(X[np.asarray(fit_mask, bool)]).transform(X)
+    log.info("ivis: %d cells × %d → %d dims, %d epochs", len(z), X.shape[1], dims,
              len(ivis.loss_history_) if getattr(ivis, "loss_history_", None) is not None else epochs)
     return np.asarray(z, dtype=np.float32)
 
 
-def ivis_features(source: pd.DataFrame, out_path: str, **params) -> pd.DataFrame:
+def ivis_features(source: pd.DataFrame, out_path: str, fit_mask: np.ndarray | None = None, **params) -> pd.DataFrame:
     """Embed the cells of ``source`` (index cell_id) and write ``ivis_0…`` columns as parquet."""
-    z = ivis_embedding(source.to_numpy(np.float32), **params)
+    z = ivis_embedding(source.to_numpy(np.float32), fit_mask=fit_mask, **params)
     df = pd.DataFrame(z, index=source.index.rename("cell_id"), columns=[f"ivis_{i}" for i in range(z.shape[1])])
     write_parquet(df, out_path)
     return df

@@ -20,9 +20,23 @@ from msci.io.matrix import MatrixFile
 Chunks = Callable[[], Iterable[np.ndarray | sp.csr_matrix]]
 
 
+class RowSubset:
+    """The rows of a :class:`MatrixFile` where ``mask`` is true, read chunk by chunk (e.g. training cells)."""
+
+    def __init__(self, matrix: MatrixFile, mask: np.ndarray) -> None:
+        self.matrix, self.mask = matrix, np.asarray(mask, bool)
+        self.shape = (int(self.mask.sum()), matrix.shape[1])
+
+    def iter_chunks(self, chunk_rows: int = 4096):
+        for start, stop, block in self.matrix.iter_chunks(chunk_rows):
+            keep = np.flatnonzero(self.mask[start:stop])
+            if keep.size:
+                yield start, stop, block[keep]
+
+
 def _chunk_source(X, chunk_rows: int) -> tuple[Chunks, int, int]:
-    """A re-iterable of row chunks for an array, a sparse matrix or a :class:`MatrixFile`."""
-    if isinstance(X, MatrixFile):
+    """A re-iterable of row chunks for an array, a sparse matrix, a :class:`MatrixFile` or a :class:`RowSubset`."""
+    if isinstance(X, MatrixFile | RowSubset):
         return (lambda: (b for _, _, b in X.iter_chunks(chunk_rows))), X.shape[0], X.shape[1]
     if not sp.issparse(X):
         X = np.asarray(X)
@@ -155,11 +169,19 @@ class ChunkedTruncatedSVD(TransformerMixin, BaseEstimator):
 
 
 def svd_features(inputs_path: str, out_path: str, n_components: int = 64, center: bool = False,
-                 n_iter: int = 4, chunk_rows: int = 4096, seed: int = 0, prefix: str = "svd") -> pd.DataFrame:
-    """Reduce the ingested inputs (train + test cells) to ``n_components`` columns, written as parquet."""
+                 n_iter: int = 4, chunk_rows: int = 4096, seed: int = 0, prefix: str = "svd",
+                 fit_mask: np.ndarray | None = None) -> pd.DataFrame:
+    """Reduce the ingested inputs to ``n_components`` columns for all cells, written as parquet.
+
+    The SVD is fit on all cells (train + test, the method's choice) or, with ``fit_mask``, on those
+    rows only (e.g. training cells) and applied to all.
+    """
     m = MatrixFile(inputs_path)
     svd = ChunkedTruncatedSVD(n_components, n_iter=n_iter, center=center, chunk_rows=chunk_rows, random_state=seed)
-    z = svd.fit_transform(m).astype(np.float32)
+    if fit_mask is None:
+        z = svd.fit_transform(m).astype(np.float32)
+    else:
+        z = svd.fit(RowSubset(m, fit_mask)).transform(m).astype(np.float32)
     df = pd.DataFrame(z, index=pd.Index(m.obs_names, name="cell_id"),
                       columns=[f"{prefix}_{i}" for i in range(z.shape[1])])
     write_parquet(df, out_path)

@@ -24,3 +24,13 @@ def load_features(paths: Sequence[str | os.PathLike], cell_ids: np.ndarray) -> p
     if not out.columns.is_unique:
         raise ValueError(f"feature tables share column names: {out.columns[out.columns.duplicated()][:3].tolist()}")
     return out
+
+
+def fit_mask(cells_path: str | os.PathLike, cell_ids: np.ndarray, fit_on: str) -> np.ndarray | None:
+    """Rows an unsupervised feature step is fit on: ``all`` cells (None) or the ``train`` cells."""
+    if fit_on == "all":
+        return None
+    if fit_on != "train":
+        raise ValueError(f"fit_on must be all or train, not {fit_on!r}")
+    cells = pd.read_parquet(cells_path)
+    return (cells.loc[cell_ids, "split"] == "train").to_numpy()
