@@ -19,6 +19,7 @@ import tables
 
 from msci.io.artifacts import atomic_path
 from msci.io.checks import InputError, require_file
+from msci.io.matrix import decode_names
 
 MODALITIES = ("cite", "multi")
 TECHNOLOGY = {"cite": "citeseq", "multi": "multiome"}
@@ -34,10 +35,6 @@ def input_files(modality: str) -> dict[str, str]:
         "train_targets": f"train_{modality}_targets.h5",
         "test_inputs": f"test_{modality}_inputs.h5",
     }
-
-
-def _decode(values: np.ndarray) -> np.ndarray:
-    return np.array([v.decode() if isinstance(v, bytes) else str(v) for v in values], dtype=object)
 
 
 @dataclass(frozen=True)
@@ -79,8 +76,8 @@ def frame_info(path: str | os.PathLike) -> FrameInfo:
         for needed in ("axis0", "axis1"):
             if needed not in g:
                 raise InputError(path, f"group {key!r} is not a pandas fixed-format frame (no {needed})")
-        columns = _decode(g.axis0.read())
-        index = _decode(g.axis1.read())
+        columns = decode_names(g.axis0.read())
+        index = decode_names(g.axis1.read())
         col_pos = pd.Index(columns)
         nblocks = int(getattr(g._v_attrs, "nblocks", 1))
         blocks = []
@@ -88,7 +85,7 @@ def frame_info(path: str | os.PathLike) -> FrameInfo:
             vals, items = f"block{b}_values", f"block{b}_items"
             if vals not in g or items not in g:
                 raise InputError(path, f"frame {key!r} lacks {vals} or {items}")
-            pos = col_pos.get_indexer(_decode(g[items].read()))
+            pos = col_pos.get_indexer(decode_names(g[items].read()))
             if (pos < 0).any():
                 raise InputError(path, f"{items} names columns missing from axis0")
             if tuple(g[vals].shape) != (len(index), len(pos)):

@@ -86,7 +86,7 @@ class MatrixWriter:
             raise ValueError(f"block has {block.shape[1]} columns, expected {len(self.var_names)}")
         if len(obs_names) != n:
             raise ValueError("obs_names and block rows differ in length")
-        self._obs.extend(str(x) for x in obs_names)
+        self._obs.extend(np.asarray(obs_names).astype(str).tolist())
         if self.sparse:
             csr = sp.csr_matrix(block, dtype=self.dtype)
             csr.sort_indices()
@@ -130,8 +130,14 @@ def write_matrix(path: str | os.PathLike, X: np.ndarray | sp.spmatrix, obs_names
         w.append(X, obs_names)
 
 
-def _decode(arr: np.ndarray) -> np.ndarray:
-    return np.array([x.decode() if isinstance(x, bytes) else str(x) for x in arr], dtype=object)
+def decode_names(values: np.ndarray) -> np.ndarray:
+    """Names read from HDF5 (bytes or str) as an object array of str, vectorised (no loop over cells)."""
+    arr = np.asarray(values)
+    if arr.dtype == object and arr.size and isinstance(arr.flat[0], bytes):
+        arr = arr.astype("S")
+    if arr.dtype.kind == "S":
+        return np.char.decode(arr, "utf-8").astype(object)
+    return arr.astype(str).astype(object)
 
 
 class MatrixFile:
@@ -148,8 +154,8 @@ class MatrixFile:
                 self.shape = tuple(int(s) for s in x.attrs["shape"])
             else:
                 self.shape = tuple(int(s) for s in x.shape)
-            self.obs_names = _decode(f["obs"][f["obs"].attrs.get("_index", "_index")][:])
-            self.var_names = _decode(f["var"][f["var"].attrs.get("_index", "_index")][:])
+            self.obs_names = decode_names(f["obs"][f["obs"].attrs.get("_index", "_index")][:])
+            self.var_names = decode_names(f["var"][f["var"].attrs.get("_index", "_index")][:])
 
     @property
     def n_rows(self) -> int:
