@@ -11,6 +11,7 @@ configfile: workflow.source_path("config.yaml")
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/features.smk"
+include: "workflow/rules/targets.smk"
 include: "workflow/rules/validation.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/ensemble.smk"

@@ -4,9 +4,10 @@ import pytest
 
 from msci.ensemble import blend, ensemble_models, matrix_standardize, optimize_weights, row_standardize
 from msci.io.checks import InputError
-from msci.io.matrix import write_matrix
+from msci.io.matrix import MatrixFile, write_matrix
 from msci.metrics import mean_row_pearson
 from msci.submission import build_submission
+from msci.target_codes import TargetCodec
 
 
 def test_row_standardisation_gives_zero_mean_unit_sd_rows_and_keeps_pearson():
@@ -48,6 +49,7 @@ def _model_files(tmp_path, preds, y, ids, test_ids):
         write_matrix(oof[name], p.astype(np.float32), ids, genes)
         write_matrix(test[name], p[: len(test_ids)].astype(np.float32), test_ids, genes)
     write_matrix(tmp_path / "y.h5ad", y.astype(np.float32), ids, genes)
+    TargetCodec(np.array(genes, dtype=object)).save(tmp_path / "codec.npz", ids, np.ones(len(ids)))
     return oof, test
 
 
@@ -61,9 +63,9 @@ def test_ensemble_writes_weights_metrics_and_a_holdout_score(tmp_path):
     folds = pd.DataFrame({"fold": np.arange(300) % 4, "good_validation": np.arange(300) % 5 == 0}, index=ids)
     folds.to_parquet(tmp_path / "folds.parquet")
     out = {k: str(tmp_path / f"blend_{k}") for k in ("oof", "test", "weights", "metrics")}
-    m = ensemble_models(oof, test, str(tmp_path / "y.h5ad"), str(tmp_path / "cells.parquet"),
-                        str(tmp_path / "folds.parquet"), out["oof"], out["test"], out["weights"], out["metrics"],
-                        n_trials=20, seed=1)
+    m = ensemble_models(oof, test, str(tmp_path / "y.h5ad"), str(tmp_path / "codec.npz"),
+                        str(tmp_path / "cells.parquet"), str(tmp_path / "folds.parquet"), out["oof"], out["test"],
+                        out["weights"], out["metrics"], n_trials=20, seed=1)
     assert m["n_fit_cells"] == 60 and m["best_single_model"] == "good"
     assert m["cv_pearson_good_validation"] >= m["best_single_cv_pearson_good_validation"] - 1e-9
     assert m["cv_pearson_holdout"] is not None and "cv_pearson_matrix_standardized" in m
@@ -101,3 +103,36 @@ def test_external_submission_joins_the_blend_and_is_checked(tiny_data, tmp_path)
         build_submission(str(data / "evaluation_ids.csv"), {"cite": str(tmp_path / "p.h5ad")},
                          str(tmp_path / "d.csv"), external=[{"path": str(tmp_path / "nan.csv"), "weight": 1}])
     assert not (tmp_path / "c.csv").exists() and not (tmp_path / "d.csv").exists()
+
+
+def test_blend_written_in_small_blocks_equals_the_whole_matrix_blend(tmp_path):
+    y, a, b = _two_models(n=300)
+    ids = [f"c{i}" for i in range(300)]
+    test_ids = [f"t{i}" for i in range(50)]
+    oof, test = _model_files(tmp_path, {"good": a, "weak": b}, y, ids, test_ids)
+    pd.DataFrame({"split": "train", "day": 2}, index=ids).to_parquet(tmp_path / "cells.parquet")
+    folds = pd.DataFrame({"fold": np.arange(300) % 4, "good_validation": np.arange(300) % 3 == 0}, index=ids)
+    folds.to_parquet(tmp_path / "folds.parquet")
+    out = {k: str(tmp_path / f"blend_{k}") for k in ("oof", "test", "weights", "metrics")}
+    m = ensemble_models(oof, test, str(tmp_path / "y.h5ad"), str(tmp_path / "codec.npz"),
+                        str(tmp_path / "cells.parquet"), str(tmp_path / "folds.parquet"), *out.values(),
+                        method="fixed", weights={"good": 3, "weak": 1}, chunk_rows=17)
+    expected = blend([a, b], [0.75, 0.25])
+    np.testing.assert_allclose(MatrixFile(out["oof"]).read(), expected, atol=1e-5)
+    np.testing.assert_allclose(MatrixFile(out["test"]).read(), expected[:50], atol=1e-5)
+    assert np.isclose(m["cv_pearson"], mean_row_pearson(y, expected), atol=1e-6)
+
+
+@pytest.mark.parametrize("weights", [{}, {"good": 0}, {"gooood": 1}])
+def test_fixed_weights_that_are_empty_zero_or_misnamed_are_refused(tmp_path, weights):
+    y, a, b = _two_models(n=60)
+    ids, test_ids = [f"c{i}" for i in range(60)], [f"t{i}" for i in range(10)]
+    oof, test = _model_files(tmp_path, {"good": a, "weak": b}, y, ids, test_ids)
+    pd.DataFrame({"split": "train", "day": 2}, index=ids).to_parquet(tmp_path / "cells.parquet")
+    pd.DataFrame({"fold": np.arange(60) % 2}, index=ids).to_parquet(tmp_path / "folds.parquet")
+    out = [str(tmp_path / f"blend_{k}") for k in ("oof", "test", "weights", "metrics")]
+    with pytest.raises(ValueError, match="weights"):
+        ensemble_models(oof, test, str(tmp_path / "y.h5ad"), str(tmp_path / "codec.npz"),
+                        str(tmp_path / "cells.parquet"), str(tmp_path / "folds.parquet"), *out,
+                        method="fixed", weights=weights)
+    assert not any((tmp_path / f"blend_{k}").exists() for k in ("oof", "test", "weights", "metrics"))

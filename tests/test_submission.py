@@ -3,8 +3,9 @@ import pandas as pd
 import pytest
 
 from msci.io.checks import InputError
-from msci.io.matrix import write_matrix
+from msci.io.matrix import MatrixFile, write_matrix
 from msci.submission import build_submission, score_submission
+from msci.target_codes import encode_targets, load_codec
 
 
 def _truth_as_predictions(hidden, tmp_path, modality, noise=0.0, seed=0):
@@ -74,3 +75,22 @@ def test_prediction_missing_a_target_is_a_clear_error_and_no_file(tiny_data, tmp
         build_submission(str(data / "evaluation_ids.csv"), {"cite": str(tmp_path / "p.h5ad")},
                          str(tmp_path / "sub.csv"))
     assert not (tmp_path / "sub.csv").exists()
+
+
+def test_submission_decodes_target_codes_for_the_cells_each_block_names(tiny_data, tmp_path):
+    data, hidden = tiny_data
+    y = pd.read_hdf(hidden / "test_multi_targets.h5")
+    write_matrix(tmp_path / "y.h5ad", y.to_numpy(), y.index, y.columns)
+    encode_targets(str(tmp_path / "y.h5ad"), str(tmp_path / "codes.h5ad"), str(tmp_path / "codec.npz"),
+                   method="svd", n_components=8)
+    codec, _, _ = load_codec(tmp_path / "codec.npz")
+    codes = MatrixFile(tmp_path / "codes.h5ad").read()
+    genes = pd.DataFrame(codec.decode(codes), index=y.index, columns=y.columns)
+    n = build_submission(str(data / "evaluation_ids.csv"), {"multi": str(tmp_path / "codes.h5ad")},
+                         str(tmp_path / "sub.csv"), chunk_rows=100, codecs={"multi": str(tmp_path / "codec.npz")})
+    ev = pd.read_csv(data / "evaluation_ids.csv")
+    ev = ev[ev["cell_id"].isin(y.index)]
+    sub = pd.read_csv(tmp_path / "sub.csv")
+    assert n == len(ev) == len(sub) and (sub["row_id"].to_numpy() == ev["row_id"].to_numpy()).all()
+    expected = genes.to_numpy()[genes.index.get_indexer(ev["cell_id"]), genes.columns.get_indexer(ev["gene_id"])]
+    np.testing.assert_allclose(sub["target"].to_numpy(), expected, rtol=1e-4, atol=1e-5)

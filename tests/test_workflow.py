@@ -83,6 +83,27 @@ def test_demo_submission_is_complete_ordered_finite_and_beats_the_mean(demo_run)
     assert page.count("data:image/png;base64") >= 8 and "Score on the hidden demo targets" in page
 
 
+def test_models_predict_multiome_codes_and_cite_targets_exactly(demo_run):
+    from msci.io.matrix import MatrixFile
+    from msci.target_codes import load_codec
+
+    for modality, n_codes in (("cite", 16), ("multi", 9)):
+        codec, cells, rho = load_codec(demo_run / "results" / modality / "targets" / "codec.npz")
+        oof = MatrixFile(demo_run / "results" / modality / "models" / "ridge" / "oof.h5ad")
+        assert oof.shape == (len(cells), n_codes) and list(oof.var_names) == codec.code_names
+        assert codec.method == ("none" if modality == "cite" else "svd") and (rho <= 1 + 1e-6).all()
+
+
+def test_changing_the_target_compression_reruns_multiome_from_its_codes_on(demo_run, workflow_copy):
+    override = yaml.safe_load(Path(TINY).read_text())
+    override["targets"]["n_components"] = 4
+    path = demo_run / "override_targets.yaml"
+    path.write_text(yaml.safe_dump(override))
+    proc = run_snakemake(demo_run, "-s", str(workflow_copy / "Snakefile"), "--configfile", str(path), "-n")
+    assert planned_jobs(proc.stdout) == {"encode_targets": 1, "train_model": 2, "ensemble": 1, "submission": 1,
+                                         "score": 1, "report": 1, "all": 1}
+
+
 def test_finished_run_has_nothing_to_do(demo_run, workflow_copy):
     assert _dry(demo_run, workflow_copy) == {}
 

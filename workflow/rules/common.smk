@@ -99,6 +99,16 @@ def final_targets():
     return targets
 
 
+def target_codec(modality):
+    """The target codec's settings for a modality; exact targets depend on none of the SVD's settings."""
+    cfg = config["targets"]
+    method = cfg["compress"].get(modality, "none")
+    if method == "none":
+        return {"method": "none"}
+    keys = ("n_components", "n_iter", "chunk_rows")
+    return {"method": method, **{k: cfg[k] for k in keys}, "seed": config["seed"]}
+
+
 def model_features(wc):
     return expand(
         "results/{modality}/features/{name}.parquet",
@@ -120,6 +130,7 @@ def report_inputs(wildcards):
     for m in MODALITIES:
         files[f"{m}_cells"] = f"results/{m}/ingest/cells.parquet"
         files[f"{m}_targets"] = f"results/{m}/ingest/targets.h5ad"
+        files[f"{m}_codec"] = f"results/{m}/targets/codec.npz"
         files[f"{m}_adversarial"] = f"results/{m}/adversarial.parquet"
         files[f"{m}_adversarial_metrics"] = f"results/{m}/adversarial.metrics.json"
         files[f"{m}_cell_type_metrics"] = f"results/{m}/cell_type.metrics.json"

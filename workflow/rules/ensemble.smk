@@ -13,7 +13,8 @@ rule ensemble:
             modality=wc.modality,
             model=ensemble_members(wc.modality),
         ),
-        targets="results/{modality}/ingest/targets.h5ad",
+        codes=rules.encode_targets.output.codes,
+        codec=rules.encode_targets.output.codec,
         cells="results/{modality}/ingest/cells.parquet",
         folds="results/{modality}/folds.parquet",
     output:
@@ -25,7 +26,7 @@ rule ensemble:
         models=lambda wc: ensemble_members(wc.modality),
         ensemble=sorted_dict({k: v for k, v in config["ensemble"].items() if k not in ("models", "external")}),
         seed=config["seed"],
-        code=code_hash("ensemble.py", "cv.py"),
+        code=code_hash("ensemble.py", "cv.py", "target_codes.py", "features/svd.py"),
     resources:
         mem_mb=lambda wc, attempt: 16000 * attempt,
         runtime=120,

@@ -37,7 +37,8 @@ rule train_model:
     input:
         unpack(pretrainer_input),
         features=model_features,
-        targets="results/{modality}/ingest/targets.h5ad",
+        codes=rules.encode_targets.output.codes,
+        codec=rules.encode_targets.output.codec,
         cells="results/{modality}/ingest/cells.parquet",
         folds="results/{modality}/folds.parquet",
     output:
@@ -49,7 +50,8 @@ rule train_model:
         hyper=lambda wc: sorted_dict(model_config(wc.model, wc.modality)["params"]),
         pretrain=lambda wc: sorted_dict(model_config(wc.model, wc.modality).get("pretrain") or {}),
         seed=config["seed"],
-        code=code_hash("models", "cv.py", "training.py", "features/table.py"),
+        code=code_hash("models", "cv.py", "training.py", "features/table.py", "target_codes.py", "features/svd.py",
+                       "losses.py", "device.py"),
     threads: 2
     resources:
         gpu=lambda wc: int(model_config(wc.model)["type"] in GPU_TYPES),

@@ -5,6 +5,7 @@ rule submission:
     input:
         evaluation_ids=data_file("evaluation_ids.csv"),
         predictions=expand("results/{modality}/ensemble/test.h5ad", modality=MODALITIES),
+        codecs=expand("results/{modality}/targets/codec.npz", modality=MODALITIES),
         external=[e["path"] for e in config["ensemble"]["external"]],
     output:
         submission="results/submission.csv",
@@ -12,7 +13,7 @@ rule submission:
         modalities=MODALITIES,
         external=config["ensemble"]["external"],
         chunk_rows=config["submission"]["chunk_rows"],
-        code=code_hash("submission.py"),
+        code=code_hash("submission.py", "target_codes.py", "features/svd.py"),
     resources:
         mem_mb=lambda wc, attempt: 16000 * attempt,
         runtime=120,
@@ -28,7 +29,7 @@ rule submission:
 
 rule score:
     input:
-        submission="results/submission.csv",
+        submission=rules.submission.output.submission,
         evaluation_ids=data_file("evaluation_ids.csv"),
         metadata=data_file("metadata.csv"),
         solutions=expand("{hidden}/test_{modality}_targets.h5", hidden=HIDDEN, modality=MODALITIES),
@@ -36,7 +37,7 @@ rule score:
         score="results/score.json",
     params:
         modalities=MODALITIES,
-        code=code_hash("submission.py"),
+        code=code_hash("submission.py", "target_codes.py", "features/svd.py"),
     resources:
         mem_mb=lambda wc, attempt: 16000 * attempt,
         runtime=60,

@@ -9,7 +9,8 @@ with logged(sm.log[0]):
     ensemble_models(
         dict(zip(sm.params.models, sm.input.oof, strict=True)),
         dict(zip(sm.params.models, sm.input.test, strict=True)),
-        sm.input.targets,
+        sm.input.codes,
+        sm.input.codec,
         sm.input.cells,
         sm.input.folds,
         out_oof=sm.output.oof,

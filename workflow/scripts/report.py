@@ -4,7 +4,7 @@ from msci.logs import logged
 from msci.report import write_report
 
 sm = snakemake  # noqa: F821
-keys = ("cells", "targets", "adversarial", "adversarial_metrics", "cell_type_metrics", "ensemble_metrics",
+keys = ("cells", "targets", "codec", "adversarial", "adversarial_metrics", "cell_type_metrics", "ensemble_metrics",
         "ensemble_oof")
 with logged(sm.log[0]):
     modalities = {

@@ -11,5 +11,6 @@ with logged(sm.log[0]) as log:
         sm.output.submission,
         chunk_rows=sm.params.chunk_rows,
         external=sm.params.external,
+        codecs=dict(zip(sm.params.modalities, sm.input.codecs, strict=True)),
     )
     log.info("wrote %d rows", n)

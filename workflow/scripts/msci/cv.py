@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from msci.metrics import mean_row_pearson, row_pearson
+from msci.metrics import row_pearson
 
 log = logging.getLogger("msci")
 
@@ -39,11 +39,12 @@ def _fit(model, X, y, X_valid, y_valid) -> None:
 
 
 def cross_validate(make_model: Callable[[int], Any], X: np.ndarray, Y: np.ndarray, folds: np.ndarray,
-                   X_test: np.ndarray) -> CVResult:
+                   X_test: np.ndarray, rho: np.ndarray | None = None) -> CVResult:
     """Train one model per fold; OOF rows come from the fold that held them out.
 
     Test predictions are the mean over folds of each fold model's ``predict`` (models that
-    early-stop restore their best checkpoint before predicting).
+    early-stop restore their best checkpoint before predicting). ``Y`` may be target codes
+    (:mod:`msci.target_codes`); ``rho`` then turns their Pearson into the genes' exact Pearson.
     """
     folds = np.asarray(folds)
     ks = np.unique(folds[folds >= 0])
@@ -60,7 +61,8 @@ def cross_validate(make_model: Callable[[int], Any], X: np.ndarray, Y: np.ndarra
         _fit(model, X[tr], Y[tr], X[va], Y[va])
         oof[va] = model.predict(X[va])
         test += model.predict(X_test) / len(ks)
-        scores.append(mean_row_pearson(Y[va], oof[va]))
+        r = row_pearson(Y[va], oof[va])
+        scores.append(float((r * rho[va] if rho is not None else r).mean()))
         extra = getattr(model, "fit_info_", {})
         info.append({"fold": int(k), "pearson": scores[-1], "seconds": time.perf_counter() - tf, **extra})
         log.info("fold %d/%d: %d train, %d valid cells, Pearson %.4f (%.1f s)", k + 1, len(ks), tr.sum(), va.sum(),
@@ -68,9 +70,17 @@ def cross_validate(make_model: Callable[[int], Any], X: np.ndarray, Y: np.ndarra
     return CVResult(oof, test.astype(np.float32), scores, time.perf_counter() - t0, info)
 
 
-def cv_metrics(Y: np.ndarray, oof: np.ndarray, cells: pd.DataFrame) -> dict[str, Any]:
-    """Mean per-cell Pearson of OOF predictions: all cells, good-validation cells, per day."""
+def cv_metrics(Y: np.ndarray, oof: np.ndarray, cells: pd.DataFrame, rho: np.ndarray | None = None) -> dict[str, Any]:
+    """Mean per-cell Pearson of OOF predictions: all cells, good-validation cells, per day.
+
+    ``rho`` (per cell) scales Pearson on target codes to the exact Pearson on the genes.
+    """
     r = row_pearson(Y, oof)
+    return row_metrics(r * rho if rho is not None else r, cells)
+
+
+def row_metrics(r: np.ndarray, cells: pd.DataFrame) -> dict[str, Any]:
+    """Summaries of per-cell Pearson values ``r`` (aligned to ``cells``): all, good validation, per day."""
     out: dict[str, Any] = {"cv_pearson": float(r.mean()), "n_cells": int(len(r))}
     if "good_validation" in cells:
         good = cells["good_validation"].to_numpy(bool)

@@ -18,10 +18,11 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from msci.cv import cv_metrics
+from msci.cv import row_metrics
 from msci.io.artifacts import write_json
-from msci.io.matrix import MatrixFile, write_matrix
-from msci.metrics import mean_row_pearson
+from msci.io.matrix import MatrixFile, MatrixWriter
+from msci.metrics import row_pearson
+from msci.target_codes import load_codec
 
 log = logging.getLogger("msci")
 STANDARDIZE = ("row", "matrix", "none")
@@ -35,18 +36,31 @@ def row_standardize(pred: np.ndarray) -> np.ndarray:
     return np.divide(centred, sd, out=np.zeros_like(centred), where=sd > 0)
 
 
-def matrix_standardize(pred: np.ndarray) -> np.ndarray:
-    """The whole matrix centred and scaled by one mean and one standard deviation (the original's way)."""
+def matrix_stats(f: MatrixFile, chunk_rows: int = 4096) -> tuple[float, float]:
+    """Mean and standard deviation of every value of a matrix on disk, in one chunked pass."""
+    n = s1 = s2 = 0.0
+    for _, _, b in f.iter_chunks(chunk_rows):
+        b = np.asarray(b, dtype=np.float64)
+        n, s1, s2 = n + b.size, s1 + b.sum(), s2 + np.square(b).sum()
+    mean = s1 / max(n, 1)
+    return float(mean), float(np.sqrt(max(s2 / max(n, 1) - mean * mean, 0.0)))
+
+
+def matrix_standardize(pred: np.ndarray, stats: tuple[float, float] | None = None) -> np.ndarray:
+    """Centred and scaled by one mean and one standard deviation (the original's way).
+
+    ``stats``: the whole matrix's ``(mean, sd)`` when ``pred`` is a block of it.
+    """
     pred = np.asarray(pred, dtype=np.float32)
-    sd = pred.std()
-    return (pred - pred.mean()) / sd if sd > 0 else np.zeros_like(pred)
+    mean, sd = stats if stats is not None else (float(pred.mean()), float(pred.std()))
+    return (pred - np.float32(mean)) / np.float32(sd) if sd > 0 else np.zeros_like(pred)
 
 
-def standardize(pred: np.ndarray, how: str = "row") -> np.ndarray:
+def standardize(pred: np.ndarray, how: str = "row", stats: tuple[float, float] | None = None) -> np.ndarray:
     if how == "row":
         return row_standardize(pred)
     if how == "matrix":
-        return matrix_standardize(pred)
+        return matrix_standardize(pred, stats)
     if how == "none":
         return np.asarray(pred, dtype=np.float32)
     raise ValueError(f"standardize must be one of {', '.join(STANDARDIZE)}, not {how!r}")
@@ -65,8 +79,12 @@ def blend(preds: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:
     return out
 
 
-def optimize_weights(preds: Sequence[np.ndarray], y: np.ndarray, n_trials: int = 100, seed: int = 0) -> np.ndarray:
-    """Non-negative weights (summing to 1) maximising mean per-cell Pearson of the blend, by seeded TPE."""
+def optimize_weights(preds: Sequence[np.ndarray], y: np.ndarray, n_trials: int = 100, seed: int = 0,
+                     rho: np.ndarray | None = None) -> np.ndarray:
+    """Non-negative weights (summing to 1) maximising mean per-cell Pearson of the blend, by seeded TPE.
+
+    ``rho`` weighs each cell's Pearson (target codes: it makes the score the genes' exact Pearson).
+    """
     if len(preds) == 1:
         return np.ones(1)
     import optuna
@@ -75,7 +93,10 @@ def optimize_weights(preds: Sequence[np.ndarray], y: np.ndarray, n_trials: int =
 
     def objective(trial: optuna.Trial) -> float:
         w = np.array([trial.suggest_float(f"w{i}", 0.0, 1.0) for i in range(len(preds))])
-        return mean_row_pearson(y, blend(preds, w)) if w.sum() > 0 else -1.0
+        if w.sum() <= 0:
+            return -1.0
+        r = row_pearson(y, blend(preds, w))
+        return float((r * rho).mean() if rho is not None else r.mean())
 
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
     study.enqueue_trial({f"w{i}": 1.0 for i in range(len(preds))})  # equal weights are always tried
@@ -84,74 +105,137 @@ def optimize_weights(preds: Sequence[np.ndarray], y: np.ndarray, n_trials: int =
     return w / w.sum()
 
 
+def fixed_weights(names: Sequence[str], weights: Mapping[str, float] | None) -> np.ndarray:
+    """The configured weights of ``names``; refuses unknown names, negative, non-finite or all-zero weights."""
+    weights = dict(weights or {})
+    unknown = sorted(set(weights) - set(names))
+    if unknown:
+        raise ValueError(f"ensemble weights name unknown model(s) {', '.join(unknown)}; blended: {', '.join(names)}")
+    w = np.array([float(weights.get(n, 0.0)) for n in names])
+    if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+        raise ValueError(f"ensemble method fixed needs finite, non-negative weights, not all zero: {weights}")
+    return w / w.sum()
+
+
+class _Standardized:
+    """One model's predictions on disk, standardised block by block as the blend needs them."""
+
+    def __init__(self, f: MatrixFile, how: str, chunk_rows: int) -> None:
+        self.file, self.how = f, how
+        self.stats = matrix_stats(f, chunk_rows) if how == "matrix" else None
+
+    def block(self, start: int, stop: int) -> np.ndarray:
+        return standardize(self.file.read(start, stop), self.how, self.stats)
+
+    def rows(self, rows: np.ndarray, chunk_rows: int) -> np.ndarray:
+        return standardize(self.file.read_rows(rows, chunk_rows), self.how, self.stats)
+
+
 def ensemble_models(oof_paths: Mapping[str, str], test_paths: Mapping[str, str], targets_path: str,
-                    cells_path: str, folds_path: str, out_oof: str, out_test: str, out_weights: str,
-                    out_metrics: str, method: str = "optuna", weights: Mapping[str, float] | None = None,
-                    standardize_how: str = "row", fit_on: str = "good_validation", n_trials: int = 100,
-                    seed: int = 0) -> dict:
-    """Blend the named models of one modality and write the blend, its weights and its metrics."""
+                    codec_path: str, cells_path: str, folds_path: str, out_oof: str, out_test: str,
+                    out_weights: str, out_metrics: str, method: str = "optuna",
+                    weights: Mapping[str, float] | None = None, standardize_how: str = "row",
+                    fit_on: str = "good_validation", n_trials: int = 100, seed: int = 0,
+                    chunk_rows: int = 4096) -> dict:
+    """Blend the named models of one modality and write the blend, its weights and its metrics.
+
+    ``targets_path`` holds the training target codes, ``codec_path`` their codec; every file is
+    read in row blocks: only the weight-fitting cells' rows are held (for the search), and the
+    blended OOF and test predictions are written block by block.
+    """
     names = list(oof_paths)
     oof_files = [MatrixFile(oof_paths[n]) for n in names]
     test_files = [MatrixFile(test_paths[n]) for n in names]
     targets = MatrixFile(targets_path)
+    _, codec_cells, rho = load_codec(codec_path)
+    if list(codec_cells) != list(targets.obs_names):
+        raise ValueError(f"{codec_path}: cells differ from {targets.path}")
     for f in oof_files + test_files:
         if list(f.var_names) != list(targets.var_names):
             raise ValueError(f"{f.path}: targets differ from {targets.path}")
-    train_ids = oof_files[0].obs_names
-    Y = np.asarray(targets.read(), dtype=np.float32)
-    oofs = [standardize(f.read(), standardize_how) for f in oof_files]
-    tests = [standardize(f.read(), standardize_how) for f in test_files]
+    for f in oof_files:
+        if list(f.obs_names) != list(targets.obs_names):
+            raise ValueError(f"{f.path}: cells differ from {targets.path}")
+    if method == "fixed":
+        fixed = fixed_weights(names, weights)
+    train_ids = targets.obs_names
     folds = pd.read_parquet(folds_path).loc[train_ids]
     cells = pd.read_parquet(cells_path).loc[train_ids]
     cells["good_validation"] = folds["good_validation"].to_numpy() if "good_validation" in folds else False
-    fit_mask = cells["good_validation"].to_numpy(bool) if fit_on == "good_validation" else np.ones(len(Y), bool)
+    n = len(train_ids)
+    fit_mask = cells["good_validation"].to_numpy(bool) if fit_on == "good_validation" else np.ones(n, bool)
     if not fit_mask.any():
         log.warning("no good-validation cells: weights are fit on all OOF cells")
-        fit_mask = np.ones(len(Y), bool)
+        fit_mask = np.ones(n, bool)
+    oofs = [_Standardized(f, standardize_how, chunk_rows) for f in oof_files]
+    fit_rows = np.flatnonzero(fit_mask)
+    Y_fit = np.asarray(targets.read_rows(fit_rows, chunk_rows), dtype=np.float32)
+    P_fit = [o.rows(fit_rows, chunk_rows) for o in oofs]
+    rho_fit = rho[fit_rows]
+    log.info("weight search on %d of %d OOF cells (%s), %d models", len(fit_rows), n, fit_on, len(names))
 
-    def fit(mask: np.ndarray) -> np.ndarray:
+    def score(mask: np.ndarray, w: np.ndarray) -> float:  # exact mean per-cell Pearson on fit cells in mask
+        return float((row_pearson(Y_fit[mask], blend([p[mask] for p in P_fit], w)) * rho_fit[mask]).mean())
+
+    def fit(mask: np.ndarray) -> np.ndarray:  # mask over the fit cells
         if method == "optuna":
-            return optimize_weights([p[mask] for p in oofs], Y[mask], n_trials, seed)
+            return optimize_weights([p[mask] for p in P_fit], Y_fit[mask], n_trials, seed, rho=rho_fit[mask])
         if method == "fixed":
-            w = np.array([float((weights or {}).get(n, 0.0)) for n in names])
-            return w / w.sum()
+            return fixed
         if method == "mean":
             return np.full(len(names), 1.0 / len(names))
         raise ValueError(f"method must be optuna, fixed or mean, not {method!r}")
 
-    w = fit(fit_mask)
+    w = fit(np.ones(len(fit_rows), bool))
     # Overfitting guard: weights fit on half of the scoring cells, scored on the other half.
-    even = (folds["fold"].to_numpy() % 2 == 0)
-    holdout = []
-    for a, b in ((even, ~even), (~even, even)):
-        if (fit_mask & a).any() and (fit_mask & b).any():
-            wa = fit(fit_mask & a)
-            holdout.append(mean_row_pearson(Y[fit_mask & b], blend([p[fit_mask & b] for p in oofs], wa)))
-    oof = blend(oofs, w)
-    test = blend(tests, w)
-    metrics = cv_metrics(Y, oof, cells)
-    singles = {n: cv_metrics(Y, p, cells) for n, p in zip(names, oofs, strict=True)}
-    best = max(singles, key=lambda n: singles[n].get("cv_pearson_good_validation") or singles[n]["cv_pearson"])
-    weight_map = {n: float(x) for n, x in zip(names, w, strict=True)}
+    even = folds["fold"].to_numpy()[fit_rows] % 2 == 0
+    holdout = [score(b, fit(a)) for a, b in ((even, ~even), (~even, even)) if a.any() and b.any()]
+    fit_score = score(np.ones(len(fit_rows), bool), w)
+
+    # Blended OOF and test, block by block; per-cell Pearson of the blend and of each model.
+    r_blend, r_single = np.zeros(n), np.zeros((len(names), n))
+    r_matrix = np.zeros(n) if standardize_how == "row" and len(names) > 1 else None
+    mstats = [matrix_stats(f, chunk_rows) for f in oof_files] if r_matrix is not None else None
+    with MatrixWriter(out_oof, targets.var_names) as wo:
+        for start, stop, y in targets.iter_chunks(chunk_rows):
+            y = np.asarray(y, dtype=np.float32)
+            blocks = [o.block(start, stop) for o in oofs]
+            b = blend(blocks, w)
+            wo.append(b, train_ids[start:stop])
+            r_blend[start:stop] = row_pearson(y, b)
+            for i, p in enumerate(blocks):
+                r_single[i, start:stop] = row_pearson(y, p)
+            if r_matrix is not None:  # what the original's whole-matrix standardisation would have scored
+                raw = [f.read(start, stop) for f in oof_files]
+                r_matrix[start:stop] = row_pearson(y, blend([matrix_standardize(p, s) for p, s in
+                                                             zip(raw, mstats, strict=True)], w))
+    tests = [_Standardized(f, standardize_how, chunk_rows) for f in test_files]
+    test_ids = test_files[0].obs_names
+    with MatrixWriter(out_test, targets.var_names) as wt:
+        for start in range(0, len(test_ids), chunk_rows):
+            stop = min(start + chunk_rows, len(test_ids))
+            wt.append(blend([t.block(start, stop) for t in tests], w), test_ids[start:stop])
+
+    metrics = row_metrics(r_blend * rho, cells)
+    singles = {nm: row_metrics(r_single[i] * rho, cells) for i, nm in enumerate(names)}
+    best = max(singles, key=lambda nm: singles[nm].get("cv_pearson_good_validation") or singles[nm]["cv_pearson"])
+    weight_map = {nm: float(x) for nm, x in zip(names, w, strict=True)}
     metrics.update({
         "method": method, "standardize": standardize_how, "fit_on": fit_on, "n_fit_cells": int(fit_mask.sum()),
-        "weights": weight_map, "zero_weight_models": [n for n, x in weight_map.items() if x == 0.0],
-        "cv_pearson_fit_cells": mean_row_pearson(Y[fit_mask], oof[fit_mask]),
+        "weights": weight_map, "zero_weight_models": [nm for nm, x in weight_map.items() if x == 0.0],
+        "cv_pearson_fit_cells": fit_score,
         "cv_pearson_holdout": float(np.mean(holdout)) if holdout else None,
         "best_single_model": best,
         "best_single_cv_pearson_good_validation": singles[best].get("cv_pearson_good_validation"),
         "best_single_cv_pearson": singles[best]["cv_pearson"],
-        "models": {n: {k: m[k] for k in ("cv_pearson", "cv_pearson_good_validation") if k in m}
-                   for n, m in singles.items()},
+        "models": {nm: {k: m[k] for k in ("cv_pearson", "cv_pearson_good_validation") if k in m}
+                   for nm, m in singles.items()},
     })
-    if standardize_how == "row" and len(names) > 1:  # what the original's whole-matrix standardisation gives
-        metrics["cv_pearson_matrix_standardized"] = mean_row_pearson(
-            Y, blend([matrix_standardize(f.read()) for f in oof_files], w))
-    write_matrix(out_oof, oof, train_ids, targets.var_names)
-    write_matrix(out_test, test, test_files[0].obs_names, targets.var_names)
+    if r_matrix is not None:
+        metrics["cv_pearson_matrix_standardized"] = float((r_matrix * rho).mean())
     write_json(weight_map, out_weights)
     write_json(metrics, out_metrics)
     log.info("blend of %s with weights %s: CV Pearson %.4f (good validation %s); best single %s",
-             ", ".join(names), {n: round(x, 3) for n, x in weight_map.items()}, metrics["cv_pearson"],
+             ", ".join(names), {nm: round(x, 3) for nm, x in weight_map.items()}, metrics["cv_pearson"],
              metrics.get("cv_pearson_good_validation"), best)
     return metrics

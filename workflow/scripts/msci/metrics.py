@@ -43,3 +43,24 @@ def grouped_pearson(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray) 
     num = np.bincount(inv, tc * pc, len(keys))
     den = np.sqrt(np.bincount(inv, tc * tc, len(keys)) * np.bincount(inv, pc * pc, len(keys)))
     return keys, np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+
+
+class ColumnPearson:
+    """Pearson of each column (a target across cells), accumulated over row blocks in one pass."""
+
+    def __init__(self, n_cols: int) -> None:
+        self.n = 0
+        self.sums = np.zeros((5, n_cols))  # Σt, Σp, Σt², Σp², Σtp
+
+    def update(self, y_true: np.ndarray, y_pred: np.ndarray) -> None:
+        t = np.asarray(y_true, dtype=np.float64)
+        p = np.asarray(y_pred, dtype=np.float64)
+        self.n += len(t)
+        self.sums += [t.sum(0), p.sum(0), (t * t).sum(0), (p * p).sum(0), (t * p).sum(0)]
+
+    def result(self) -> np.ndarray:
+        st, sp, stt, spp, stp = self.sums
+        n = max(self.n, 1)
+        cov = stp - st * sp / n
+        den = np.sqrt(np.maximum(stt - st * st / n, 0) * np.maximum(spp - sp * sp / n, 0))
+        return np.divide(cov, den, out=np.zeros_like(cov), where=den > 0)

@@ -23,7 +23,8 @@ import pandas as pd  # noqa: E402
 
 from msci.io.artifacts import atomic_path  # noqa: E402
 from msci.io.matrix import MatrixFile  # noqa: E402
-from msci.metrics import row_pearson  # noqa: E402
+from msci.metrics import ColumnPearson  # noqa: E402
+from msci.target_codes import TargetCodec, load_codec  # noqa: E402
 
 
 def _png(fig) -> str:
@@ -87,10 +88,20 @@ def weights_plot(weights: Mapping[str, float]) -> str:
     return _png(fig)
 
 
-def per_target_plot(oof: MatrixFile, targets: MatrixFile, max_bars: int = 150) -> str:
+def per_target_pearson(oof: MatrixFile, codec: TargetCodec, targets: MatrixFile, chunk_rows: int = 2048) -> pd.Series:
+    """Pearson across cells of each target between decoded OOF predictions and the targets, by row blocks."""
+    if list(oof.obs_names) != list(targets.obs_names):
+        raise ValueError(f"{oof.path}: cells differ from {targets.path}")
+    acc = ColumnPearson(targets.shape[1])
+    for start, stop, y in targets.iter_chunks(chunk_rows):
+        y = y.toarray() if hasattr(y, "toarray") else y
+        acc.update(y, codec.decode(oof.read(start, stop)))
+    return pd.Series(acc.result(), index=targets.var_names)
+
+
+def per_target_plot(r: pd.Series, max_bars: int = 150) -> str:
     """Pearson across cells of each target (how well the blend ranks cells for that target)."""
-    y, p = np.asarray(targets.read()), np.asarray(oof.read())
-    r = pd.Series(row_pearson(y.T, p.T), index=targets.var_names).sort_values()
+    r = r.sort_values()
     if len(r) <= max_bars:
         fig, ax = plt.subplots(figsize=(max(6, 0.12 * len(r)), 3.2))
         ax.bar(range(len(r)), r.to_numpy(), color="tab:blue")
@@ -106,7 +117,7 @@ def per_target_plot(oof: MatrixFile, targets: MatrixFile, max_bars: int = 150) -
 
 def write_report(out_path: str, modalities: Mapping[str, Mapping[str, object]], score_path: str | None = None) -> None:
     """Write the page. ``modalities[m]`` holds paths: ``cells, adversarial, adversarial_metrics,
-    cell_type_metrics, ensemble_metrics, ensemble_oof, targets`` and ``models`` (name → metrics.json)."""
+    cell_type_metrics, ensemble_metrics, ensemble_oof, codec, targets`` and ``models`` (name → metrics.json)."""
     parts = ["<h1>msci report</h1>"]
     if score_path and Path(score_path).exists():
         score = json.loads(Path(score_path).read_text())
@@ -139,7 +150,8 @@ def write_report(out_path: str, modalities: Mapping[str, Mapping[str, object]], 
                      if "cv_pearson_matrix_standardized" in ens else "") + "</p>",
                   "<h3>Blend weights</h3>", weights_plot(ens["weights"]),
                   "<h3>Per-target Pearson of the blend</h3>",
-                  per_target_plot(MatrixFile(paths["ensemble_oof"]), MatrixFile(paths["targets"]))]
+                  per_target_plot(per_target_pearson(MatrixFile(paths["ensemble_oof"]),
+                                                     load_codec(paths["codec"])[0], MatrixFile(paths["targets"])))]
     style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
              "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
              "text-align:right}img{max-width:100%;display:block;margin:.5em 0}")

@@ -1,59 +1,138 @@
 """Map per-modality test predictions onto ``evaluation_ids`` and score a submission.
 
-``evaluation_ids.csv`` has tens of millions of ``(row_id, cell_id, gene_id)`` rows; it is read in
-chunks and each chunk is mapped with index arithmetic (``Index.get_indexer`` on cell and target
-names, then one fancy-indexing gather), never a loop over rows.
+``evaluation_ids.csv`` has tens of millions of ``(row_id, cell_id, gene_id)`` rows (65.7 M in the
+competition); PyArrow streams it in blocks, reading cell and gene names as dictionaries, so each
+distinct name of a block is looked up once (``Index.get_indexer``), then one fancy-indexing gather
+maps the block, never a loop over rows. Predictions stored as target codes are decoded only for
+the cells a block names; the file is written with PyArrow's CSV writer.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from msci.io.artifacts import atomic_path, write_json
 from msci.io.checks import InputError, require_columns, require_file
 from msci.io.competition import frame_info, read_rows
 from msci.io.matrix import MatrixFile
 from msci.metrics import grouped_pearson
+from msci.target_codes import load_codec
 
 log = logging.getLogger("msci")
 
 
 class _Lookup:
-    """Vectorised (cell_id, target) → value lookup into one modality's prediction matrix."""
+    """Vectorised (cell_id, target) → value lookup into one modality's test predictions.
 
-    def __init__(self, values: np.ndarray, cells: np.ndarray, targets: np.ndarray) -> None:
+    ``values`` are target codes (:mod:`msci.target_codes`); with a ``decoder`` only the cells a block
+    of evaluation rows names are decoded to genes, ``cell_block`` cells at a time.
+    """
+
+    def __init__(self, values: np.ndarray, cells: np.ndarray, targets: np.ndarray,
+                 decoder: np.ndarray | None = None, cell_block: int = 1024) -> None:
         self.values = values
         self.cells = pd.Index(cells)
         self.targets = pd.Index(targets)
+        self.decoder = decoder
+        self.cell_block = cell_block
 
-    def find(self, cell_ids: np.ndarray, target_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return self.cells.get_indexer(cell_ids), self.targets.get_indexer(target_ids)
+    def find(self, cell_ids, target_ids) -> tuple[np.ndarray, np.ndarray]:
+        """Row and column positions (−1: unknown) of evaluation rows, given as arrays or Arrow dictionaries."""
+        return _indexer(self.cells, cell_ids), _indexer(self.targets, target_ids)
+
+    def gather(self, r: np.ndarray, c: np.ndarray) -> np.ndarray:
+        """Values at (row ``r``, target ``c``) pairs; decodes each named cell once."""
+        if self.decoder is None:
+            return self.values[r, c]
+        out = np.empty(len(r), dtype=np.float32)
+        cells, inv = np.unique(r, return_inverse=True)
+        order = np.argsort(inv, kind="stable")
+        bounds = np.searchsorted(inv[order], np.arange(0, len(cells) + self.cell_block, self.cell_block))
+        for b in range(len(bounds) - 1):
+            sel = order[bounds[b]: bounds[b + 1]]
+            if sel.size:
+                lo = b * self.cell_block
+                genes = self.values[cells[lo: lo + self.cell_block]] @ self.decoder
+                out[sel] = genes[inv[sel] - lo, c[sel]]
+        return out
 
 
-def _eval_chunks(path: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    """``evaluation_ids`` in chunks that never split a cell's (contiguous) rows between chunks."""
+def _indexer(index: pd.Index, names) -> np.ndarray:
+    """Positions of ``names`` in ``index`` (−1 where absent); an Arrow dictionary array is looked up
+    once per distinct name."""
+    if isinstance(names, pa.DictionaryArray):
+        pos = index.get_indexer(names.dictionary.to_numpy(zero_copy_only=False))
+        codes = names.indices.to_numpy(zero_copy_only=False)
+        return pos[codes]
+    return index.get_indexer(np.asarray(names))
+
+
+_EVAL_TYPES = {"row_id": pa.int64(), "cell_id": pa.dictionary(pa.int32(), pa.string()),
+               "gene_id": pa.dictionary(pa.int32(), pa.string())}
+
+
+def _eval_batches(path: str, chunk_rows: int) -> Iterator[pa.RecordBatch]:
+    """``evaluation_ids`` as Arrow record batches of about ``chunk_rows`` rows (streamed, never whole)."""
     require_file(path)
-    carry = None
     try:
-        reader = pd.read_csv(path, chunksize=chunk_rows, dtype={"row_id": np.int64, "cell_id": str, "gene_id": str})
-        for chunk in reader:
-            require_columns(chunk, ("row_id", "cell_id", "gene_id"), path)
-            if carry is not None:
-                chunk = pd.concat([carry, chunk], ignore_index=True)
-            cells = chunk["cell_id"].to_numpy()
-            other = np.flatnonzero(cells != cells[-1])
-            cut = int(other[-1]) + 1 if other.size else 0
-            carry = chunk.iloc[cut:]
-            if cut:
-                yield chunk.iloc[:cut]
-    except (pd.errors.ParserError, ValueError) as e:
+        header = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=1 << 16)).schema.names
+    except pa.ArrowInvalid as e:
         raise InputError(path, f"cannot read evaluation ids ({e})") from None
-    if carry is not None and len(carry):
+    missing = [c for c in _EVAL_TYPES if c not in header]
+    if missing:
+        raise InputError(path, f"missing column(s) {', '.join(missing)}; found {', '.join(header)}")
+    opts = pacsv.ConvertOptions(column_types=_EVAL_TYPES, include_columns=list(_EVAL_TYPES))
+    try:
+        reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=max(1 << 16, chunk_rows * 40)),
+                                convert_options=opts)
+        for batch in reader:
+            if batch.num_rows:
+                yield batch
+    except pa.ArrowInvalid as e:
+        raise InputError(path, f"cannot read evaluation ids ({e})") from None
+
+
+def _mapped(path: str, lookups: list[_Lookup], chunk_rows: int) -> Iterator[tuple[np.ndarray, ...]]:
+    """Per block of ``evaluation_ids``: ``(row_id, cell key, value, covered)`` for its rows.
+
+    The cell key numbers the predicted cells of all modalities (−1: no modality predicts the cell).
+    """
+    offsets = np.cumsum([0] + [len(lk.cells) for lk in lookups])
+    for batch in _eval_batches(path, chunk_rows):
+        row_id = batch.column("row_id").to_numpy()
+        cells, genes = batch.column("cell_id"), batch.column("gene_id")
+        values = np.full(len(row_id), np.nan, dtype=np.float32)
+        key = np.full(len(row_id), -1, dtype=np.int64)
+        for lk, off in zip(lookups, offsets, strict=False):
+            r, c = lk.find(cells, genes)
+            mine = r >= 0
+            if (mine & (c < 0)).any():
+                bad = np.flatnonzero(mine & (c < 0))[0]
+                raise InputError(path, f"row_id {row_id[bad]}: target {genes[int(bad)].as_py()!r} is not predicted")
+            values[mine] = lk.gather(r[mine], c[mine])
+            key[mine] = r[mine] + off
+        yield row_id, key, values, key >= 0
+
+
+def _whole_cells(blocks: Iterator[tuple[np.ndarray, ...]]) -> Iterator[tuple[np.ndarray, ...]]:
+    """Re-cut blocks so that no cell's (contiguous) rows are split between two blocks."""
+    carry = None
+    for block in blocks:
+        if carry is not None:
+            block = tuple(np.concatenate([a, b]) for a, b in zip(carry, block, strict=True))
+        key = block[1]
+        other = np.flatnonzero(key != key[-1])
+        cut = int(other[-1]) + 1 if other.size else 0
+        carry = tuple(a[cut:] for a in block)
+        if cut:
+            yield tuple(a[:cut] for a in block)
+    if carry is not None and len(carry[0]):
         yield carry
 
 
@@ -99,59 +178,57 @@ class _External:
             raise InputError(self.path, "has more rows than evaluation_ids")
 
 
-def _map_chunk(chunk: pd.DataFrame, lookups: list[_Lookup], path: str) -> tuple[np.ndarray, np.ndarray]:
-    """Values for the rows of ``chunk`` covered by some modality; mask of covered rows."""
-    cells, genes = chunk["cell_id"].to_numpy(), chunk["gene_id"].to_numpy()
-    out = np.full(len(chunk), np.nan, dtype=np.float32)
-    covered = np.zeros(len(chunk), dtype=bool)
-    for lk in lookups:
-        r, c = lk.find(cells, genes)
-        mine = r >= 0
-        if (mine & (c < 0)).any():
-            bad = np.flatnonzero(mine & (c < 0))[0]
-            raise InputError(path, f"row_id {chunk['row_id'].iloc[bad]}: target {genes[bad]!r} is not predicted")
-        out[mine] = lk.values[r[mine], c[mine]]
-        covered |= mine
-    return out, covered
+def _load_lookup(path: str, codec_path: str | None) -> _Lookup:
+    m = MatrixFile(path)
+    values = np.asarray(m.read(), dtype=np.float32)
+    if codec_path is None:
+        return _Lookup(values, m.obs_names, m.var_names)
+    codec, _, _ = load_codec(codec_path)
+    if list(codec.code_names) != list(m.var_names):
+        raise ValueError(f"{path}: its columns are not the codes of {codec_path}")
+    return _Lookup(values, m.obs_names, codec.target_names, codec.decoder)
 
 
 def build_submission(evaluation_ids: str, predictions: Mapping[str, str], out_path: str,
-                     chunk_rows: int = 2_000_000, external: Sequence[Mapping] = ()) -> int:
+                     chunk_rows: int = 2_000_000, external: Sequence[Mapping] = (),
+                     codecs: Mapping[str, str] | None = None) -> int:
     """Write ``row_id,target`` for every evaluation row whose cell a modality predicts.
 
+    ``predictions`` maps modality → test predictions (``.h5ad``), as target codes decoded with
+    ``codecs[modality]`` (or plain target values where no codec is given). ``evaluation_ids`` is
+    streamed with PyArrow in blocks of about ``chunk_rows`` rows; cell and gene names are looked up
+    once per distinct name of a block, and only the cells a block names are decoded.
     Rows of cells that no given modality predicts are left out (a single-modality run). Checks
     before the file appears: at least one row, no NaN, every row of a predicted cell mapped.
     ``external`` submissions (``{path, weight}``, weight relative to our own blend's 1) join the
     blend: ours and theirs are standardised within each cell's scored rows, then averaged.
     """
+    codecs = codecs or {}
     externals = [_External(e["path"], e["weight"], chunk_rows) for e in external]
     lookups = []
     for modality, path in predictions.items():
-        m = MatrixFile(path)
-        lookups.append(_Lookup(np.asarray(m.read(), dtype=np.float32), m.obs_names, m.var_names))
-        log.info("%s: %d test cells × %d targets", modality, *m.shape)
+        lookups.append(_load_lookup(path, codecs.get(modality)))
+        log.info("%s: %d test cells × %d predicted columns (%s)", modality, *lookups[-1].values.shape,
+                 "codes, decoded per block" if lookups[-1].decoder is not None else "targets")
+    schema = pa.schema([("row_id", pa.int64()), ("target", pa.float32())])
     n_rows = 0
-    with atomic_path(out_path) as tmp, open(tmp, "w") as fh:
-        fh.write("row_id,target\n")
-        for chunk in _eval_chunks(evaluation_ids, chunk_rows):
-            values, covered = _map_chunk(chunk, lookups, evaluation_ids)
-            if np.isnan(values[covered]).any():
-                raise ValueError(f"{out_path}: predictions contain NaN")
+    blocks = _mapped(evaluation_ids, lookups, chunk_rows)
+    with atomic_path(out_path) as tmp, pacsv.CSVWriter(str(tmp), schema) as writer:
+        for row_id, key, values, covered in (_whole_cells(blocks) if externals else blocks):
+            if np.isnan(values[covered]).any() or not np.isfinite(values[covered]).all():
+                raise ValueError(f"{out_path}: predictions contain NaN or inf")
             if externals:
-                cells = chunk["cell_id"].to_numpy()
-                blended = _group_standardize(values.astype(np.float64), cells)
+                blended = _group_standardize(values.astype(np.float64), key)
                 for ext in externals:
-                    blended += ext.weight * _group_standardize(ext.take(chunk["row_id"].to_numpy()), cells)
+                    blended += ext.weight * _group_standardize(ext.take(row_id), key)
                 values = (blended / (1.0 + sum(e.weight for e in externals))).astype(np.float32)
-            part = pd.DataFrame({"row_id": chunk["row_id"].to_numpy()[covered], "target": values[covered]})
-            part.to_csv(fh, header=False, index=False, float_format="%.6g")
-            n_rows += len(part)
+            writer.write_batch(pa.record_batch([pa.array(row_id[covered]), pa.array(values[covered])], schema=schema))
+            n_rows += int(covered.sum())
             log.info("mapped %d evaluation rows", n_rows)
         for ext in externals:
             ext.finish()
-    if n_rows == 0:
-        os.remove(out_path)
-        raise InputError(evaluation_ids, "no evaluation row belongs to a predicted modality")
+        if n_rows == 0:
+            raise InputError(evaluation_ids, "no evaluation row belongs to a predicted modality")
     return n_rows
 
 
@@ -171,16 +248,18 @@ def score_submission(submission: str, evaluation_ids: str, solutions: Mapping[st
     modality_of = pd.concat(owners)
     sub = pd.read_csv(submission, dtype={"row_id": np.int64, "target": np.float64})
     truth, pred, cell = [], [], []
-    for chunk in _eval_chunks(evaluation_ids, chunk_rows):
-        values, covered = _map_chunk(chunk, lookups, evaluation_ids)
-        rows = chunk["row_id"].to_numpy()[covered]
-        pos = pd.Index(sub["row_id"]).get_indexer(rows)
+    sub_rows = pd.Index(sub["row_id"])
+    all_cells = np.concatenate([np.asarray(lk.cells) for lk in lookups])
+    for row_id, key, values, covered in _mapped(evaluation_ids, lookups, chunk_rows):
+        rows = row_id[covered]
+        pos = sub_rows.get_indexer(rows)
         if (pos < 0).any():
             raise InputError(submission, f"row_id {rows[pos < 0][0]} is missing")
         truth.append(values[covered])
         pred.append(sub["target"].to_numpy()[pos])
-        cell.append(chunk["cell_id"].to_numpy()[covered])
-    cells, r = grouped_pearson(np.concatenate(truth), np.concatenate(pred), np.concatenate(cell))
+        cell.append(key[covered])
+    keys, r = grouped_pearson(np.concatenate(truth), np.concatenate(pred), np.concatenate(cell))
+    cells = all_cells[keys]
     meta = pd.read_csv(metadata).set_index("cell_id")
     per_cell = pd.DataFrame({"r": r, "modality": modality_of.loc[cells].to_numpy()}, index=cells)
     per_cell["day"] = meta.loc[cells, "day"].to_numpy()

@@ -14,22 +14,35 @@ from msci.features.table import load_features
 from msci.io.artifacts import write_json
 from msci.io.matrix import MatrixFile, write_matrix
 from msci.models.registry import make_model
+from msci.target_codes import load_codec
 
 log = logging.getLogger("msci")
 
 
+def load_codes(codes_path: str, codec_path: str) -> tuple[MatrixFile, np.ndarray, np.ndarray]:
+    """Training target codes (file), their values (cells × codes) and each cell's ρ, aligned."""
+    codes = MatrixFile(codes_path)
+    _, cells, rho = load_codec(codec_path)
+    if list(cells) != list(codes.obs_names):
+        raise ValueError(f"{codec_path}: cells differ from {codes_path}")
+    return codes, np.asarray(codes.read(), dtype=np.float32), rho
+
+
 def train_model(model_type: str, params: dict[str, Any], feature_paths: Sequence[str], targets_path: str,
-                cells_path: str, folds_path: str, out_oof: str, out_test: str, out_metrics: str,
+                codec_path: str, cells_path: str, folds_path: str, out_oof: str, out_test: str, out_metrics: str,
                 seed: int = 0, threads: int | None = None, pretrainer: str | None = None) -> dict[str, Any]:
     """Cross-validate ``model_type`` and write OOF and test predictions (h5ad) and ``metrics.json``.
 
-    ``pretrainer``: a saved unsupervised TabNet encoder every fold starts from.
+    ``targets_path`` holds the training target codes and ``codec_path`` their codec
+    (:mod:`msci.target_codes`): models predict codes, which are what the prediction files hold.
+    Scores are exact per-cell Pearson on the targets. ``pretrainer``: a saved unsupervised TabNet
+    encoder every fold starts from.
     """
     if pretrainer:
         params = {**params, "pretrainer_path": pretrainer}
     cells = pd.read_parquet(cells_path)
     folds = pd.read_parquet(folds_path)
-    targets = MatrixFile(targets_path)
+    targets, Y, rho = load_codes(targets_path, codec_path)
     train_ids = targets.obs_names
     test_ids = cells.index[cells["split"] == "test"].to_numpy()
     pos = folds.index.get_indexer(train_ids)
@@ -38,19 +51,18 @@ def train_model(model_type: str, params: dict[str, Any], feature_paths: Sequence
     fold = folds["fold"].to_numpy()[pos]
     X = load_features(feature_paths, train_ids)
     X_test = load_features(feature_paths, test_ids)
-    Y = np.asarray(targets.read(), dtype=np.float32)
-    log.info("%s: %d train × %d features → %d targets; %d test cells; %d folds", model_type, *X.shape, Y.shape[1],
+    log.info("%s: %d train × %d features → %d target codes; %d test cells; %d folds", model_type, *X.shape, Y.shape[1],
              len(test_ids), len(np.unique(fold)))
 
     def make(k: int):
         return make_model(model_type, params, seed=seed + k, threads=threads)
 
-    result = cross_validate(make, X.to_numpy(), Y, fold, X_test.to_numpy())
+    result = cross_validate(make, X.to_numpy(), Y, fold, X_test.to_numpy(), rho=rho)
     train_cells = cells.loc[train_ids].copy()
     for col in ("good_validation",):
         if col in folds:
             train_cells[col] = folds[col].to_numpy()[pos]
-    metrics = cv_metrics(Y, result.oof, train_cells)
+    metrics = cv_metrics(Y, result.oof, train_cells, rho=rho)
     metrics.update({
         "model_type": model_type,
         "params": {k: v for k, v in params.items() if k != "pretrainer_path"},

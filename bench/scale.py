@@ -1,0 +1,223 @@
+"""Memory and speed at competition width: peak RSS that must stay flat as cells grow, and throughput.
+
+Prints ``key: value`` lines, each stage run in its own process (its peak RSS is its own):
+
+* ``encode_targets``, ``train_model`` (ridge) and ``ensemble`` on Multiome-shaped targets
+  (23,418 genes) at two cell counts, with the targets compressed to SVD codes (the default) and,
+  for comparison, exact (``compress: none``): the compressed path stays flat, the exact one grows;
+* the submission at ≥ 10 M evaluation rows (decoding codes) against a bare PyArrow read + write of
+  the same file (the limit);
+* the per-cell Pearson metric against a row loop of ``np.corrcoef``.
+
+Run: ``.venv/bin/python bench/scale.py`` (a few minutes here); full size:
+``--rows 52971 105942 --eval-rows 65744180``. ``make bench`` runs it with the defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow" / "scripts"))
+
+from msci.io.matrix import MatrixWriter  # noqa: E402
+
+GENES = 23_418
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def write_case(root: Path, n: int, n_test: int, genes: int, n_features: int, seed: int = 0) -> None:
+    """Multiome-shaped training targets (log1p-like, ~80 % zeros) written in chunks, features, folds, cells."""
+    rng = np.random.default_rng(seed)
+    ids = np.array([f"c{i:07d}" for i in range(n)], dtype=object)
+    test_ids = np.array([f"t{i:07d}" for i in range(n_test)], dtype=object)
+    latent = rng.normal(size=(8, genes)).astype(np.float32)
+    z_all = rng.normal(size=(n + n_test, 8)).astype(np.float32)
+    with MatrixWriter(root / "targets.h5ad", [f"ENSG{j:011d}" for j in range(genes)]) as w:
+        for s in range(0, n, 2000):
+            e = min(s + 2000, n)
+            y = np.maximum(z_all[s:e] @ latent + rng.normal(size=(e - s, genes)).astype(np.float32) - 1.5, 0)
+            w.append(np.log1p(y), ids[s:e])
+    feats = pd.DataFrame(z_all @ rng.normal(size=(8, n_features)).astype(np.float32)
+                         + rng.normal(size=(n + n_test, n_features)).astype(np.float32),
+                         index=pd.Index(np.concatenate([ids, test_ids]), name="cell_id"),
+                         columns=[f"svd_{i}" for i in range(n_features)])
+    feats.to_parquet(root / "svd.parquet")
+    cells = pd.DataFrame({"split": ["train"] * n + ["test"] * n_test, "day": 2}, index=feats.index)
+    cells.to_parquet(root / "cells.parquet")
+    pd.DataFrame({"fold": np.arange(n) % 5, "good_validation": rng.random(n) < 0.2},
+                 index=pd.Index(ids, name="cell_id")).to_parquet(root / "folds.parquet")
+
+
+def stage(name: str, root: Path, method: str) -> dict:
+    """One workflow stage through the library, in this process."""
+    from msci.ensemble import ensemble_models
+    from msci.target_codes import encode_targets
+    from msci.training import train_model
+
+    t0 = time.perf_counter()
+    d = root / method
+    d.mkdir(exist_ok=True)
+    if name == "encode_targets":
+        encode_targets(str(root / "targets.h5ad"), str(d / "codes.h5ad"), str(d / "codec.npz"), method=method)
+    elif name == "train_model":
+        train_model("ridge", {"alpha": 10.0}, [str(root / "svd.parquet")], str(d / "codes.h5ad"), str(d / "codec.npz"),
+                    str(root / "cells.parquet"), str(root / "folds.parquet"), str(d / "oof.h5ad"),
+                    str(d / "test.h5ad"), str(d / "metrics.json"))
+    elif name == "ensemble":
+        paths = {"a": str(d / "oof.h5ad"), "b": str(d / "oof.h5ad")}
+        tests = {"a": str(d / "test.h5ad"), "b": str(d / "test.h5ad")}
+        ensemble_models(paths, tests, str(d / "codes.h5ad"), str(d / "codec.npz"), str(root / "cells.parquet"),
+                        str(root / "folds.parquet"), str(d / "blend_oof.h5ad"), str(d / "blend_test.h5ad"),
+                        str(d / "weights.json"), str(d / "blend_metrics.json"), n_trials=20)
+    return {"seconds": time.perf_counter() - t0, "rss_mb": _rss_mb()}
+
+
+def run_stage(name: str, root: Path, method: str) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--stage", name, "--root", str(root), "--method", method],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def write_evaluation(path: Path, n_rows: int, n_cells: int, genes: int, seed: int = 0) -> np.ndarray:
+    """Evaluation ids shaped like the Multiome block: each cell scores the same number of its own genes."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    rng = np.random.default_rng(seed)
+    per_cell = n_rows // n_cells
+    cells = np.array([f"t{i:07d}" for i in range(n_cells)], dtype=object)
+    gene_names = np.array([f"ENSG{j:011d}" for j in range(genes)], dtype=object)
+    with pacsv.CSVWriter(str(path), pa.schema([("row_id", pa.int64()), ("cell_id", pa.string()),
+                                               ("gene_id", pa.string())])) as w:
+        for s in range(0, n_cells, 1000):
+            e = min(s + 1000, n_cells)
+            g = np.sort(rng.random((e - s, genes)).argsort(axis=1)[:, :per_cell], axis=1).ravel()
+            w.write_table(pa.table({"row_id": np.arange(s * per_cell, e * per_cell, dtype=np.int64),
+                                    "cell_id": np.repeat(cells[s:e], per_cell), "gene_id": gene_names[g]}))
+    return cells
+
+
+def submission_stage(root: Path) -> dict:
+    from msci.submission import build_submission
+
+    t0 = time.perf_counter()
+    n = build_submission(str(root / "evaluation_ids.csv"), {"multi": str(root / "test_codes.h5ad")},
+                         str(root / "submission.csv"), codecs={"multi": str(root / "codec.npz")})
+    return {"seconds": time.perf_counter() - t0, "rss_mb": _rss_mb(), "rows": n}
+
+
+def arrow_copy_stage(root: Path) -> dict:
+    """The limit: stream the same CSV through PyArrow and write ``row_id`` and a constant back, no mapping."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    t0 = time.perf_counter()
+    schema = pa.schema([("row_id", pa.int64()), ("target", pa.float32())])
+    reader = pacsv.open_csv(root / "evaluation_ids.csv", read_options=pacsv.ReadOptions(block_size=80 << 20))
+    with pacsv.CSVWriter(str(root / "copy.csv"), schema) as w:
+        for b in reader:
+            w.write_batch(pa.record_batch([b.column(0), pa.array(np.zeros(b.num_rows, np.float32))], schema=schema))
+    return {"seconds": time.perf_counter() - t0, "rss_mb": _rss_mb()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, nargs=2, default=[4000, 8000], help="two training cell counts")
+    ap.add_argument("--genes", type=int, default=GENES)
+    ap.add_argument("--test-rows", type=int, default=2000)
+    ap.add_argument("--features", type=int, default=64)
+    ap.add_argument("--eval-rows", type=int, default=10_000_000)
+    ap.add_argument("--stage", help=argparse.SUPPRESS)
+    ap.add_argument("--root", help=argparse.SUPPRESS)
+    ap.add_argument("--method", default="svd", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.stage:
+        root = Path(args.root)
+        res = {"submission": submission_stage, "arrow_copy": arrow_copy_stage}.get(args.stage)
+        print(json.dumps(res(root) if res else stage(args.stage, root, args.method)))
+        return
+
+    with tempfile.TemporaryDirectory(prefix="msci-bench-") as tmp:
+        tmp = Path(tmp)
+        # 1. Stages at two cell counts: compressed (svd) vs exact (none) targets.
+        rss: dict[tuple[str, str, int], float] = {}
+        for n in args.rows:
+            root = tmp / f"n{n}"
+            root.mkdir()
+            t0 = time.perf_counter()
+            write_case(root, n, args.test_rows, args.genes, args.features)
+            print(f"write_targets_{n}x{args.genes}_seconds: {time.perf_counter() - t0:.1f}", flush=True)
+            for method in ("svd", "none"):
+                for name in ("encode_targets", "train_model", "ensemble"):
+                    r = run_stage(name, root, method)
+                    rss[(name, method, n)] = r["rss_mb"]
+                    print(f"{name}_{method}_{n}_cells_seconds: {r['seconds']:.1f}", flush=True)
+                    print(f"{name}_{method}_{n}_cells_peak_rss_mb: {r['rss_mb']:.0f}", flush=True)
+            cv = {m: json.loads((root / m / "metrics.json").read_text())["cv_pearson"] for m in ("svd", "none")}
+            print(f"ridge_cv_pearson_{n}_cells_svd128: {cv['svd']:.4f}")
+            print(f"ridge_cv_pearson_{n}_cells_exact: {cv['none']:.4f}")
+            for sub in ("svd", "none"):
+                for f in ("oof.h5ad", "test.h5ad"):
+                    print(f"{f.split('.')[0]}_file_mb_{sub}_{n}_cells: {(root / sub / f).stat().st_size / 1e6:.1f}")
+        a, b = args.rows
+        for name in ("encode_targets", "train_model", "ensemble"):
+            for method in ("svd", "none"):
+                ratio = rss[(name, method, b)] / rss[(name, method, a)]
+                print(f"{name}_{method}_rss_ratio_{b}_vs_{a}_cells: {ratio:.2f}")
+
+        # 2. Submission at ≥ 10 M rows, decoding codes, against a bare PyArrow copy of the same file.
+        root = tmp / f"n{args.rows[0]}"
+        per_cell = max(1, round(0.045 * args.genes))  # the competition: ~1,053 of 23,418 genes per cell
+        n_cells = -(-args.eval_rows // per_cell)
+        t0 = time.perf_counter()
+        cells = write_evaluation(root / "evaluation_ids.csv", n_cells * per_cell, n_cells, args.genes)
+        print(f"evaluation_ids_rows: {n_cells * per_cell}")
+        print(f"evaluation_ids_write_seconds: {time.perf_counter() - t0:.1f}", flush=True)
+        from msci.target_codes import load_codec
+
+        codec, _, _ = load_codec(root / "svd" / "codec.npz")
+        codec.save(root / "codec.npz", [], [])
+        rng = np.random.default_rng(1)
+        with MatrixWriter(root / "test_codes.h5ad", codec.code_names) as w:
+            w.append(rng.normal(size=(len(cells), codec.n_codes)).astype(np.float32), cells)
+        sub = run_stage("submission", root, "svd")
+        copy = run_stage("arrow_copy", root, "svd")
+        print(f"submission_seconds: {sub['seconds']:.1f}")
+        print(f"submission_rows_per_second: {sub['rows'] / sub['seconds']:.0f}")
+        print(f"submission_peak_rss_mb: {sub['rss_mb']:.0f}")
+        print(f"arrow_copy_seconds: {copy['seconds']:.1f}")
+        print(f"arrow_copy_peak_rss_mb: {copy['rss_mb']:.0f}")
+        print(f"submission_vs_arrow_copy_time_ratio: {sub['seconds'] / copy['seconds']:.2f}")
+
+    # 3. The metric against a row loop of np.corrcoef.
+    from msci.metrics import row_pearson
+
+    rng = np.random.default_rng(0)
+    y, p = rng.normal(size=(20_000, 140)), rng.normal(size=(20_000, 140))
+    t0 = time.perf_counter()
+    r = row_pearson(y, p)
+    fast = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    loop = np.array([np.corrcoef(y[i], p[i])[0, 1] for i in range(len(y))])
+    slow = time.perf_counter() - t0
+    assert np.allclose(r, loop)
+    print(f"metric_20000x140_seconds: {fast:.4f}")
+    print(f"corrcoef_loop_20000x140_seconds: {slow:.3f}")
+    print(f"metric_speedup_vs_corrcoef_loop: {slow / fast:.0f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,23 @@
+# Training targets as the models see them: exact (none) or compressed to SVD codes (svd), per modality.
+
+
+rule encode_targets:
+    input:
+        targets=rules.ingest.output.targets,
+    output:
+        codes="results/{modality}/targets/codes.h5ad",
+        codec="results/{modality}/targets/codec.npz",
+    params:
+        codec=lambda wc: target_codec(wc.modality),
+        code=code_hash("target_codes.py", "features/svd.py"),
+    resources:
+        mem_mb=lambda wc, attempt: 8000 * attempt,
+        runtime=120,
+    log:
+        "logs/encode_targets/{modality}.log",
+    benchmark:
+        "benchmarks/encode_targets/{modality}.tsv"
+    conda:
+        "../../envs/msci.yaml"
+    script:
+        "../scripts/encode_targets.py"
