@@ -9,7 +9,7 @@ EXTRA := $(if $(GPU),envs/requirements-gpu.txt,envs/requirements-cpu.txt)
 STAMP := $(VENV)/.installed$(if $(GPU),-gpu,)
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 
-.PHONY: setup demo test test-fast lint bench clean
+.PHONY: setup demo test test-fast lint bench schemas clean
 
 setup: $(STAMP)
 
@@ -32,6 +32,13 @@ test-fast: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/snakemake --lint
+
+bench: setup
+	$(BIN)/python bench/scale.py
+
+# The model types' accepted parameters, generated from the estimators (tests check it is current).
+schemas: setup
+	cd workflow/scripts && ../../$(BIN)/python -m msci.models.registry > ../schemas/model_params.yaml
 
 clean:
 	rm -rf results resources logs benchmarks .snakemake

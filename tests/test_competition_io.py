@@ -42,7 +42,7 @@ def test_blosc_compressed_frame_is_read_by_slices(tmp_path):
 
 @pytest.mark.parametrize("content, problem", [
     (b"", "file is empty"),
-    (b"not hdf5 at all", "not an HDF5 file"),
+    (b"not hdf5 at all", "not a readable HDF5 file"),
 ])
 def test_unreadable_file_names_the_file(tmp_path, content, problem):
     path = tmp_path / "train_cite_inputs.h5"

@@ -82,8 +82,9 @@ def test_external_submission_joins_the_blend_and_is_checked(tiny_data, tmp_path)
     ext = pd.DataFrame({"row_id": ev["row_id"], "target": rng.normal(size=len(ev))})
     ext.to_csv(tmp_path / "ext.csv", index=False)
     build_submission(str(data / "evaluation_ids.csv"), {"cite": str(tmp_path / "p.h5ad")}, str(tmp_path / "a.csv"),
-                     chunk_rows=500)
+                     require_all=False, chunk_rows=500)
     build_submission(str(data / "evaluation_ids.csv"), {"cite": str(tmp_path / "p.h5ad")}, str(tmp_path / "b.csv"),
+                     require_all=False,
                      chunk_rows=500, external=[{"path": str(tmp_path / "ext.csv"), "weight": 1.0}])
     a, b = pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv")
     assert len(a) == len(b) == cite_rows.sum()
@@ -96,12 +97,14 @@ def test_external_submission_joins_the_blend_and_is_checked(tiny_data, tmp_path)
     ext.iloc[:-1].to_csv(tmp_path / "short.csv", index=False)
     with pytest.raises(InputError, match="short.csv: ends before evaluation_ids"):
         build_submission(str(data / "evaluation_ids.csv"), {"cite": str(tmp_path / "p.h5ad")},
-                         str(tmp_path / "c.csv"), external=[{"path": str(tmp_path / "short.csv"), "weight": 1}])
+                         str(tmp_path / "c.csv"), require_all=False,
+                         external=[{"path": str(tmp_path / "short.csv"), "weight": 1}])
     ext.loc[5, "target"] = np.nan
     ext.to_csv(tmp_path / "nan.csv", index=False)
     with pytest.raises(InputError, match="nan.csv: non-finite target at row_id 5"):
         build_submission(str(data / "evaluation_ids.csv"), {"cite": str(tmp_path / "p.h5ad")},
-                         str(tmp_path / "d.csv"), external=[{"path": str(tmp_path / "nan.csv"), "weight": 1}])
+                         str(tmp_path / "d.csv"), require_all=False,
+                         external=[{"path": str(tmp_path / "nan.csv"), "weight": 1}])
     assert not (tmp_path / "c.csv").exists() and not (tmp_path / "d.csv").exists()
 
 

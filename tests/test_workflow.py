@@ -148,6 +148,40 @@ def test_changing_a_library_module_reruns_the_rules_that_import_it(demo_run, wor
     assert _dry(demo_run, workflow_copy) == {}
 
 
+def _rules_by_script(workflow_copy: Path) -> dict[str, set[str]]:
+    """Wrapper script name → the rules that run it, read from the rule files."""
+    out: dict[str, set[str]] = {}
+    for smk in (workflow_copy / "workflow" / "rules").glob("*.smk"):
+        for m in re.finditer(r"^\s*rule (\w+):(.*?)(?=^\s*rule |\Z)", smk.read_text(), re.M | re.S):
+            script = re.search(r'"\.\./scripts/(\w+\.py)"', m.group(2))
+            if script:
+                out.setdefault(script.group(1), set()).add(m.group(1))
+    return out
+
+
+def test_editing_any_library_module_reruns_exactly_the_rules_whose_wrappers_import_it(demo_run, workflow_copy):
+    from msci.provenance import library_modules
+
+    lib = workflow_copy / "workflow" / "scripts" / "msci"
+    rules = _rules_by_script(workflow_copy)
+    reach: dict[Path, set[str]] = {}
+    for script, names in rules.items():
+        for module in library_modules(lib.parent / script, lib):
+            reach.setdefault(module, set()).update(names)
+    expected_for: dict[frozenset, dict[str, int]] = {}
+    for module in sorted(lib.rglob("*.py")):
+        reached = frozenset(reach.get(module, ()))
+        if reached not in expected_for:  # the reached rules and everything downstream of them
+            expected_for[reached] = _dry(demo_run, workflow_copy, "--forcerun", *sorted(reached)) if reached else {}
+        original = module.read_text()
+        try:
+            module.write_text(original + "\n# an edit\n")
+            assert _dry(demo_run, workflow_copy) == expected_for[reached], module.relative_to(lib)
+        finally:
+            module.write_text(original)
+    assert _dry(demo_run, workflow_copy) == {}
+
+
 def test_single_modality_run_on_a_data_dir_without_the_other_modality(demo_run, tmp_path):
     data = tmp_path / "data"
     data.mkdir()

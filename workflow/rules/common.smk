@@ -1,12 +1,31 @@
 # Shared helpers: config validation, input locations, model lookups, code hashes for reruns.
-import hashlib
+import importlib.util
 import json
 import os
 from pathlib import Path
 
+import yaml
+
 from snakemake.utils import validate
 
 
+SCHEMAS = Path(workflow.basedir) / "workflow" / "schemas"
+
+
+def check_feature_names():
+    """Models' feature families must exist; said with the valid names (the schema's own message is vaguer)."""
+    schema = yaml.safe_load((SCHEMAS / "config.schema.yaml").read_text())
+    valid = schema["$defs"]["feature_list"]["items"]["enum"]
+    for name, entry in (config.get("models") or {}).items():
+        feats = (entry or {}).get("features") or []
+        lists = feats.values() if isinstance(feats, dict) else [feats]
+        unknown = sorted({f for fl in lists if isinstance(fl, list) for f in fl if f not in valid})
+        if unknown:
+            raise ValueError(f"config: models.{name}.features: unknown feature family {', '.join(map(str, unknown))}; "
+                             f"valid: {', '.join(valid)}")
+
+
+check_feature_names()
 validate(config, "../schemas/config.schema.yaml")
 
 LIB = Path(workflow.basedir) / "workflow" / "scripts" / "msci"
@@ -28,18 +47,56 @@ wildcard_constraints:
     model="[A-Za-z0-9_-]+",
 
 
-def code_hash(*modules):
-    """Content hash of library modules (paths under msci/, files or folders) a rule depends on.
+def check_config():
+    """What the schema cannot say: model parameters against each model type's estimator (read from
+    ``schemas/model_params.yaml``, generated from the code), and names that refer to models."""
+    accepted = yaml.safe_load((SCHEMAS / "model_params.yaml").read_text())
+    for name, entry in config["models"].items():
+        keys = accepted[entry["type"]]
+        sections = [("params", entry.get("params") or {})]
+        sections += [(f"modality_params.{m}", p or {}) for m, p in (entry.get("modality_params") or {}).items()]
+        for section, values in sections:
+            unknown = sorted(set(values) - set(keys["params"]))
+            if unknown:
+                raise ValueError(f"config: models.{name}.{section}: unknown parameter(s) {', '.join(unknown)} "
+                                 f"for type {entry['type']}; valid: {', '.join(keys['params'])}")
+        if entry.get("pretrain"):
+            if "pretrain" not in keys:
+                raise ValueError(f"config: models.{name}.pretrain: only tabnet models pre-train")
+            unknown = sorted(set(entry["pretrain"]) - set(keys["pretrain"]))
+            if unknown:
+                raise ValueError(f"config: models.{name}.pretrain: unknown parameter(s) {', '.join(unknown)}; "
+                                 f"valid: {', '.join(keys['pretrain'])}")
+    for key in ("models", "weights"):
+        unknown = sorted(set(config["ensemble"][key]) - set(config["models"]))
+        if unknown:
+            raise ValueError(f"config: ensemble.{key} names unknown model(s) {', '.join(unknown)}; "
+                             f"configured: {', '.join(sorted(config['models']))}")
+    if config["ensemble"]["method"] == "fixed" and not any(v > 0 for v in config["ensemble"]["weights"].values()):
+        raise ValueError("config: ensemble.method fixed needs ensemble.weights with a positive weight")
 
-    Passed as a rule param, so editing the library reruns exactly the rules that use it.
+
+check_config()
+
+
+def _load_provenance():
+    """msci.provenance, loaded from its file (the workflow's own process does not import the library)."""
+    spec = importlib.util.spec_from_file_location("msci_provenance", LIB / "provenance.py")
+    loaded = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loaded)
+    return loaded
+
+
+_PROVENANCE = _load_provenance()
+
+
+def code_hash(script):
+    """Content hash of the library modules the wrapper ``workflow/scripts/<script>`` imports, transitively.
+
+    Passed as a rule param, so editing the library reruns exactly the rules whose code changed;
+    the module set is read from the imports, never listed by hand.
     """
-    h = hashlib.sha256()
-    for mod in sorted(set(modules) | {"io", "logs.py", "metrics.py"}):
-        p = LIB / mod
-        for f in sorted(p.rglob("*.py")) if p.is_dir() else [p]:
-            h.update(f.relative_to(LIB).as_posix().encode())
-            h.update(f.read_bytes())
-    return h.hexdigest()[:16]
+    return _PROVENANCE.code_hash(LIB.parent / script, LIB)
 
 
 def sorted_dict(d):
@@ -60,14 +117,23 @@ def modality_files(modality):
     }
 
 
+def input_files_to_check(wc):
+    """Every input file of the run, checked together before any expensive step."""
+    files = {f"{m}_{k}": v for m in MODALITIES for k, v in modality_files(m).items() if k != "metadata"}
+    files.update(metadata=data_file("metadata.csv"), evaluation_ids=data_file("evaluation_ids.csv"))
+    sample = data_file("sample_submission.csv")
+    if DEMO or os.path.exists(sample):
+        files["sample_submission"] = sample
+    return files
+
+
 def model_config(name, modality=None):
     """A model's config entry; for a modality, ``features`` and ``params`` resolved for it.
 
     ``features`` is a list or a {modality: list} map; ``modality_params`` overrides ``params``
     per modality (e.g. the 1D-CNN's wider Multiome layers).
     """
-    cfg = {"modalities": ["cite", "multi"], "features": ["svd"], "params": {}, "modality_params": {},
-           **config["models"][name]}
+    cfg = dict(config["models"][name])  # the schema filled in the defaults
     if modality is not None:
         feats = cfg["features"]
         cfg["features"] = feats.get(modality, ["svd"]) if isinstance(feats, dict) else feats

@@ -27,9 +27,31 @@ if DEMO:
             "../scripts/simulate.py"
 
 
+rule check_inputs:
+    input:
+        unpack(input_files_to_check),
+    output:
+        summary="results/checks/inputs.json",
+    params:
+        modalities=MODALITIES,
+        code=code_hash("check_inputs.py"),
+    resources:
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=60,
+    log:
+        "logs/check_inputs/check_inputs.log",
+    benchmark:
+        "benchmarks/check_inputs/check_inputs.tsv"
+    conda:
+        "../../envs/msci.yaml"
+    script:
+        "../scripts/check_inputs.py"
+
+
 rule ingest:
     input:
         unpack(lambda wc: modality_files(wc.modality)),
+        checked=rules.check_inputs.output.summary,
     output:
         cells="results/{modality}/ingest/cells.parquet",
         inputs="results/{modality}/ingest/inputs.h5ad",

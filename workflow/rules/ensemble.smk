@@ -26,7 +26,7 @@ rule ensemble:
         models=lambda wc: ensemble_members(wc.modality),
         ensemble=sorted_dict({k: v for k, v in config["ensemble"].items() if k not in ("models", "external")}),
         seed=config["seed"],
-        code=code_hash("ensemble.py", "cv.py", "target_codes.py", "features/svd.py"),
+        code=code_hash("ensemble.py"),
     resources:
         mem_mb=lambda wc, attempt: 16000 * attempt,
         runtime=120,

@@ -11,7 +11,7 @@ rule features_svd:
         svd=sorted_dict(config["features"]["svd"]),
         fit_on=config["features"]["fit_on"],
         seed=config["seed"],
-        code=code_hash("features/svd.py"),
+        code=code_hash("features_svd.py"),
     threads: 2
     resources:
         mem_mb=lambda wc, attempt: 8000 * attempt,
@@ -32,7 +32,7 @@ rule features_cell_type:
     output:
         table="results/{modality}/features/cell_type.parquet",
     params:
-        code=code_hash("features/cell_type.py"),
+        code=code_hash("features_cell_type.py"),
     resources:
         mem_mb=lambda wc, attempt: 2000 * attempt,
         runtime=10,
@@ -58,7 +58,7 @@ rule features_svd_chrom:
         svd_chrom=sorted_dict(config["features"]["svd_chrom"]),
         fit_on=config["features"]["fit_on"],
         seed=config["seed"],
-        code=code_hash("features/svd.py", "features/svd_chrom.py"),
+        code=code_hash("features_svd_chrom.py"),
     threads: 2
     resources:
         mem_mb=lambda wc, attempt: 8000 * attempt,
@@ -82,7 +82,7 @@ rule features_genes:
         report="results/{modality}/features/genes.matches.json",
     params:
         extra=config["features"]["genes"]["extra"],
-        code=code_hash("features/genes.py"),
+        code=code_hash("features_genes.py"),
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,
         runtime=60,
@@ -102,7 +102,7 @@ rule features_qc:
     output:
         table="results/{modality}/features/qc.parquet",
     params:
-        code=code_hash("features/qc.py"),
+        code=code_hash("features_qc.py"),
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,
         runtime=60,
@@ -126,7 +126,7 @@ rule features_ivis:
         ivis=sorted_dict({k: v for k, v in config["features"]["ivis"].items() if k != "input"}),
         fit_on=config["features"]["fit_on"],
         seed=config["seed"],
-        code=code_hash("features/ivis.py"),
+        code=code_hash("features_ivis.py"),
     threads: 2
     resources:
         gpu=1,

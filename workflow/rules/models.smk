@@ -18,7 +18,7 @@ rule tabnet_pretrain:
             }
         ),
         seed=config["seed"],
-        code=code_hash("models/tabnet.py", "losses.py", "features/table.py"),
+        code=code_hash("tabnet_pretrain.py"),
     threads: 2
     resources:
         gpu=1,
@@ -50,8 +50,7 @@ rule train_model:
         hyper=lambda wc: sorted_dict(model_config(wc.model, wc.modality)["params"]),
         pretrain=lambda wc: sorted_dict(model_config(wc.model, wc.modality).get("pretrain") or {}),
         seed=config["seed"],
-        code=code_hash("models", "cv.py", "training.py", "features/table.py", "target_codes.py", "features/svd.py",
-                       "losses.py", "device.py"),
+        code=code_hash("train_model.py"),
     threads: 2
     resources:
         gpu=lambda wc: int(model_config(wc.model)["type"] in GPU_TYPES),

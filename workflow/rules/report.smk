@@ -9,7 +9,7 @@ rule report:
     params:
         modalities=MODALITIES,
         models={m: models_for(m) for m in MODALITIES},
-        code=code_hash("report.py", "target_codes.py", "features/svd.py"),
+        code=code_hash("report.py"),
     resources:
         mem_mb=lambda wc, attempt: 8000 * attempt,
         runtime=30,

@@ -13,7 +13,7 @@ rule submission:
         modalities=MODALITIES,
         external=config["ensemble"]["external"],
         chunk_rows=config["submission"]["chunk_rows"],
-        code=code_hash("submission.py", "target_codes.py", "features/svd.py"),
+        code=code_hash("submission.py"),
     resources:
         mem_mb=lambda wc, attempt: 16000 * attempt,
         runtime=120,
@@ -37,7 +37,7 @@ rule score:
         score="results/score.json",
     params:
         modalities=MODALITIES,
-        code=code_hash("submission.py", "target_codes.py", "features/svd.py"),
+        code=code_hash("score.py"),
     resources:
         mem_mb=lambda wc, attempt: 16000 * attempt,
         runtime=60,

@@ -9,7 +9,7 @@ rule encode_targets:
         codec="results/{modality}/targets/codec.npz",
     params:
         codec=lambda wc: target_codec(wc.modality),
-        code=code_hash("target_codes.py", "features/svd.py"),
+        code=code_hash("encode_targets.py"),
     resources:
         mem_mb=lambda wc, attempt: 8000 * attempt,
         runtime=120,

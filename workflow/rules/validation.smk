@@ -10,7 +10,7 @@ rule folds:
     params:
         folds=sorted_dict(config["folds"]),
         seed=config["seed"],
-        code=code_hash("validation/folds.py"),
+        code=code_hash("folds.py"),
     resources:
         mem_mb=lambda wc, attempt: 2000 * attempt,
         runtime=10,
@@ -39,7 +39,7 @@ rule adversarial:
     params:
         adversarial=sorted_dict(config["validation"]["adversarial"]),
         seed=config["seed"],
-        code=code_hash("validation/adversarial.py", "features/table.py"),
+        code=code_hash("adversarial.py"),
     threads: 2
     resources:
         mem_mb=lambda wc, attempt: 8000 * attempt,
@@ -69,7 +69,7 @@ rule cell_type:
     params:
         cell_type=sorted_dict(config["validation"]["cell_type"]),
         seed=config["seed"],
-        code=code_hash("validation/celltype.py", "validation/adversarial.py", "features/table.py"),
+        code=code_hash("cell_type.py"),
     threads: 2
     resources:
         mem_mb=lambda wc, attempt: 8000 * attempt,

@@ -12,5 +12,6 @@ with logged(sm.log[0]) as log:
         chunk_rows=sm.params.chunk_rows,
         external=sm.params.external,
         codecs=dict(zip(sm.params.modalities, sm.input.codecs, strict=True)),
+        require_all=set(sm.params.modalities) == {"cite", "multi"},
     )
     log.info("wrote %d rows", n)

@@ -19,7 +19,7 @@ import pandas as pd
 
 from msci.metrics import row_pearson
 
-log = logging.getLogger("msci")
+log = logging.getLogger(__name__)
 
 
 @dataclass

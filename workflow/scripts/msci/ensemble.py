@@ -24,7 +24,7 @@ from msci.io.matrix import MatrixFile, MatrixWriter
 from msci.metrics import row_pearson
 from msci.target_codes import load_codec
 
-log = logging.getLogger("msci")
+log = logging.getLogger(__name__)
 STANDARDIZE = ("row", "matrix", "none")
 
 

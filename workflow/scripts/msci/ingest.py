@@ -1,7 +1,8 @@
 """Ingest one modality: check the competition files, then copy them chunk by chunk into artifacts.
 
 Outputs: ``cells.parquet`` (train then test cells with their metadata and split),
-``inputs.h5ad`` (CSR or dense, all cells in that order) and ``targets.h5ad`` (train cells).
+``inputs.h5ad`` (CSR or dense, all cells in that order) and ``targets.h5ad`` (train cells, in the
+targets file's own order: every consumer matches cells by id).
 Every check runs while reading, so bad input stops the run before any artifact is complete.
 """
 
@@ -15,30 +16,12 @@ import pandas as pd
 import scipy.sparse as sp
 
 from msci.io.artifacts import write_parquet
-from msci.io.checks import InputError, require_columns, require_finite, require_same_names, require_unique
-from msci.io.competition import TECHNOLOGY, frame_info, iter_rows
+from msci.io.checks import require_finite
+from msci.io.competition import TECHNOLOGY, iter_rows
 from msci.io.matrix import MatrixWriter
+from msci.preflight import check_frames, read_metadata
 
-log = logging.getLogger("msci")
-METADATA_COLUMNS = ("cell_id", "day", "donor", "cell_type", "technology")
-
-
-def read_metadata(path: str | os.PathLike, cell_ids: np.ndarray) -> pd.DataFrame:
-    """Metadata rows of ``cell_ids``, in that order; every cell must be covered exactly once."""
-    try:
-        meta = pd.read_csv(path, dtype={"cell_id": str, "cell_type": str, "technology": str})
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as e:
-        raise InputError(path, f"cannot read as CSV ({e})") from None
-    require_columns(meta, METADATA_COLUMNS, path)
-    require_unique(meta["cell_id"].to_numpy(), path, "cell_id")
-    meta = meta.set_index("cell_id")
-    pos = meta.index.get_indexer(cell_ids)
-    missing = np.flatnonzero(pos < 0)
-    if missing.size:
-        raise InputError(path, f"{missing.size} cell(s) of the inputs are missing, e.g. {cell_ids[missing[0]]}")
-    return meta.iloc[pos].reset_index()
-
-
+log = logging.getLogger(__name__)
 def _copy_rows(info, writer: MatrixWriter, chunk_rows: int, sparse: bool) -> None:
     for start, stop, block in iter_rows(info, chunk_rows):
         require_finite(block, info.path, start)
@@ -50,18 +33,8 @@ def ingest_modality(modality: str, train_inputs: str, test_inputs: str, train_ta
                     out_cells: str, out_inputs: str, out_targets: str, chunk_rows: int = 1000,
                     sparse_inputs: bool = True) -> pd.DataFrame:
     """Check and copy one modality's competition files into workflow artifacts; return the cells."""
-    tr, te, tg = frame_info(train_inputs), frame_info(test_inputs), frame_info(train_targets)
+    tr, te, tg = check_frames(train_inputs, test_inputs, train_targets)
     log.info("%s: train %s, test %s, targets %s", modality, tr.shape, te.shape, tg.shape)
-    for info, what in ((tr, "cell ids"), (te, "cell ids"), (tg, "cell ids")):
-        require_unique(info.index, info.path, what)
-    for info in (tr, tg):
-        require_unique(info.columns, info.path, "column names")
-    shared = np.intersect1d(tr.index.astype(str), te.index.astype(str))
-    if shared.size:
-        raise InputError(test_inputs,
-                         f"{shared.size} cell id(s) also in {os.path.basename(train_inputs)}, e.g. {shared[0]}")
-    require_same_names(tr.columns, te.columns, train_inputs, test_inputs, "column names")
-    require_same_names(tr.index, tg.index, train_inputs, train_targets, "cell ids")
     cell_ids = np.concatenate([tr.index, te.index])
     meta = read_metadata(metadata, cell_ids)
     tech = meta["technology"].astype(str).unique()

@@ -15,19 +15,24 @@ logger = logging.getLogger("msci")
 
 @contextmanager
 def logged(log_path: str | None) -> Iterator[logging.Logger]:
-    """Send ``msci`` log records to ``log_path`` (and stderr) for the duration of a rule script.
+    """Send every log record — the library's and third parties' (Optuna, XGBoost, TensorFlow), and
+    Python warnings — to ``log_path`` (and stderr) for the duration of a rule script.
 
+    The handlers sit on the root logger, so any ``logging.getLogger(__name__)`` reaches the rule's log.
     An :class:`InputError` ends the script with one line naming the file and the problem
     (exit status 1); any other error is logged with its traceback and re-raised.
     """
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_path:
         handlers.append(logging.FileHandler(log_path, mode="w"))
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S")
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
+    root = logging.getLogger()
+    previous_level = root.level
     for h in handlers:
         h.setFormatter(fmt)
-        logger.addHandler(h)
-    logger.setLevel(logging.INFO)
+        root.addHandler(h)
+    root.setLevel(logging.INFO)
+    logging.captureWarnings(True)
     t0 = time.perf_counter()
     try:
         yield logger
@@ -39,6 +44,8 @@ def logged(log_path: str | None) -> Iterator[logging.Logger]:
         logger.exception("failed")
         raise
     finally:
+        logging.captureWarnings(False)
+        root.setLevel(previous_level)
         for h in handlers:
-            logger.removeHandler(h)
+            root.removeHandler(h)
             h.close()

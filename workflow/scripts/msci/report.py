@@ -119,6 +119,9 @@ def write_report(out_path: str, modalities: Mapping[str, Mapping[str, object]], 
     """Write the page. ``modalities[m]`` holds paths: ``cells, adversarial, adversarial_metrics,
     cell_type_metrics, ensemble_metrics, ensemble_oof, codec, targets`` and ``models`` (name → metrics.json)."""
     parts = ["<h1>msci report</h1>"]
+    if set(modalities) != {"cite", "multi"}:
+        parts.append(f"<p><b>One-modality run:</b> the submission holds the evaluation rows of "
+                     f"{html.escape(', '.join(modalities))} cells only; the other rows are left out.</p>")
     if score_path and Path(score_path).exists():
         score = json.loads(Path(score_path).read_text())
         parts += ["<h2>Score on the hidden demo targets</h2>",

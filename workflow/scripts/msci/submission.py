@@ -20,11 +20,12 @@ import pyarrow.csv as pacsv
 from msci.io.artifacts import atomic_path, write_json
 from msci.io.checks import InputError, require_columns, require_file
 from msci.io.competition import frame_info, read_rows
+from msci.io.evaluation import eval_batches, indexer
 from msci.io.matrix import MatrixFile
 from msci.metrics import grouped_pearson
 from msci.target_codes import load_codec
 
-log = logging.getLogger("msci")
+log = logging.getLogger(__name__)
 
 
 class _Lookup:
@@ -44,7 +45,7 @@ class _Lookup:
 
     def find(self, cell_ids, target_ids) -> tuple[np.ndarray, np.ndarray]:
         """Row and column positions (−1: unknown) of evaluation rows, given as arrays or Arrow dictionaries."""
-        return _indexer(self.cells, cell_ids), _indexer(self.targets, target_ids)
+        return indexer(self.cells, cell_ids), indexer(self.targets, target_ids)
 
     def gather(self, r: np.ndarray, c: np.ndarray) -> np.ndarray:
         """Values at (row ``r``, target ``c``) pairs; decodes each named cell once."""
@@ -63,48 +64,13 @@ class _Lookup:
         return out
 
 
-def _indexer(index: pd.Index, names) -> np.ndarray:
-    """Positions of ``names`` in ``index`` (−1 where absent); an Arrow dictionary array is looked up
-    once per distinct name."""
-    if isinstance(names, pa.DictionaryArray):
-        pos = index.get_indexer(names.dictionary.to_numpy(zero_copy_only=False))
-        codes = names.indices.to_numpy(zero_copy_only=False)
-        return pos[codes]
-    return index.get_indexer(np.asarray(names))
-
-
-_EVAL_TYPES = {"row_id": pa.int64(), "cell_id": pa.dictionary(pa.int32(), pa.string()),
-               "gene_id": pa.dictionary(pa.int32(), pa.string())}
-
-
-def _eval_batches(path: str, chunk_rows: int) -> Iterator[pa.RecordBatch]:
-    """``evaluation_ids`` as Arrow record batches of about ``chunk_rows`` rows (streamed, never whole)."""
-    require_file(path)
-    try:
-        header = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=1 << 16)).schema.names
-    except pa.ArrowInvalid as e:
-        raise InputError(path, f"cannot read evaluation ids ({e})") from None
-    missing = [c for c in _EVAL_TYPES if c not in header]
-    if missing:
-        raise InputError(path, f"missing column(s) {', '.join(missing)}; found {', '.join(header)}")
-    opts = pacsv.ConvertOptions(column_types=_EVAL_TYPES, include_columns=list(_EVAL_TYPES))
-    try:
-        reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=max(1 << 16, chunk_rows * 40)),
-                                convert_options=opts)
-        for batch in reader:
-            if batch.num_rows:
-                yield batch
-    except pa.ArrowInvalid as e:
-        raise InputError(path, f"cannot read evaluation ids ({e})") from None
-
-
 def _mapped(path: str, lookups: list[_Lookup], chunk_rows: int) -> Iterator[tuple[np.ndarray, ...]]:
     """Per block of ``evaluation_ids``: ``(row_id, cell key, value, covered)`` for its rows.
 
     The cell key numbers the predicted cells of all modalities (−1: no modality predicts the cell).
     """
     offsets = np.cumsum([0] + [len(lk.cells) for lk in lookups])
-    for batch in _eval_batches(path, chunk_rows):
+    for batch in eval_batches(path, chunk_rows):
         row_id = batch.column("row_id").to_numpy()
         cells, genes = batch.column("cell_id"), batch.column("gene_id")
         values = np.full(len(row_id), np.nan, dtype=np.float32)
@@ -189,19 +155,54 @@ def _load_lookup(path: str, codec_path: str | None) -> _Lookup:
     return _Lookup(values, m.obs_names, codec.target_names, codec.decoder)
 
 
+def _runs(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Starts and lengths of the runs of equal consecutive values of ``key``."""
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    return starts, np.diff(np.r_[starts, len(key)])
+
+
+def _check_block(key: np.ndarray, values: np.ndarray, covered: np.ndarray, cell_names: np.ndarray,
+                 seen: np.ndarray | None, out_path: str, evaluation_ids: str) -> None:
+    """Refuse a block with non-finite values, a cell whose scored values are all equal, or (``seen``
+    given: external submissions are standardised per cell) a cell whose rows are not contiguous."""
+    v, k = values[covered], key[covered]
+    if not len(v):
+        return
+    if not np.isfinite(v).all():
+        raise ValueError(f"{out_path}: predictions contain NaN or inf (cell {cell_names[k[~np.isfinite(v)][0]]})")
+    starts, lengths = _runs(k)
+    lo, hi = np.minimum.reduceat(v, starts), np.maximum.reduceat(v, starts)
+    flat = np.flatnonzero((lengths > 1) & (lo == hi))
+    if flat.size:
+        raise ValueError(f"{out_path}: cell {cell_names[k[starts[flat[0]]]]} has the same predicted value on all "
+                         f"{lengths[flat[0]]} of its scored rows (no defined Pearson); nothing written")
+    if seen is not None:
+        run_keys = k[starts]
+        again = run_keys[seen[run_keys]]
+        if again.size or len(np.unique(run_keys)) < len(run_keys):
+            cell = again[0] if again.size else run_keys[np.flatnonzero(
+                pd.Series(run_keys).duplicated().to_numpy())[0]]
+            raise InputError(evaluation_ids, f"rows of cell {cell_names[cell]} are not contiguous; external "
+                                             "submissions are standardised per cell and need them together")
+        seen[run_keys] = True
+
+
 def build_submission(evaluation_ids: str, predictions: Mapping[str, str], out_path: str,
                      chunk_rows: int = 2_000_000, external: Sequence[Mapping] = (),
-                     codecs: Mapping[str, str] | None = None) -> int:
-    """Write ``row_id,target`` for every evaluation row whose cell a modality predicts.
+                     codecs: Mapping[str, str] | None = None, require_all: bool = True) -> int:
+    """Write ``row_id,target`` for the evaluation rows of the cells the given modalities predict.
 
     ``predictions`` maps modality → test predictions (``.h5ad``), as target codes decoded with
     ``codecs[modality]`` (or plain target values where no codec is given). ``evaluation_ids`` is
     streamed with PyArrow in blocks of about ``chunk_rows`` rows; cell and gene names are looked up
     once per distinct name of a block, and only the cells a block names are decoded.
-    Rows of cells that no given modality predicts are left out (a single-modality run). Checks
-    before the file appears: at least one row, no NaN, every row of a predicted cell mapped.
-    ``external`` submissions (``{path, weight}``, weight relative to our own blend's 1) join the
-    blend: ours and theirs are standardised within each cell's scored rows, then averaged.
+
+    ``require_all`` (every modality configured): a row no modality predicts is an error, with the
+    count and an example; otherwise (a one-modality run) those rows are left out and logged.
+    Before the file appears: rows in ``evaluation_ids`` order, every value finite, no cell whose
+    scored values are all equal. ``external`` submissions (``{path, weight}``, weight relative to our
+    own blend's 1) join the blend: ours and theirs are standardised within each cell's scored rows,
+    then averaged; a cell whose rows are not contiguous is refused.
     """
     codecs = codecs or {}
     externals = [_External(e["path"], e["weight"], chunk_rows) for e in external]
@@ -210,13 +211,17 @@ def build_submission(evaluation_ids: str, predictions: Mapping[str, str], out_pa
         lookups.append(_load_lookup(path, codecs.get(modality)))
         log.info("%s: %d test cells × %d predicted columns (%s)", modality, *lookups[-1].values.shape,
                  "codes, decoded per block" if lookups[-1].decoder is not None else "targets")
+    cell_names = np.concatenate([np.asarray(lk.cells, dtype=object) for lk in lookups])
+    seen = np.zeros(len(cell_names), bool) if externals else None
     schema = pa.schema([("row_id", pa.int64()), ("target", pa.float32())])
-    n_rows = 0
-    blocks = _mapped(evaluation_ids, lookups, chunk_rows)
+    n_rows = n_left = 0
+    example = None
     with atomic_path(out_path) as tmp, pacsv.CSVWriter(str(tmp), schema) as writer:
-        for row_id, key, values, covered in (_whole_cells(blocks) if externals else blocks):
-            if np.isnan(values[covered]).any() or not np.isfinite(values[covered]).all():
-                raise ValueError(f"{out_path}: predictions contain NaN or inf")
+        for row_id, key, values, covered in _whole_cells(_mapped(evaluation_ids, lookups, chunk_rows)):
+            if not covered.all():
+                n_left += int((~covered).sum())
+                example = example if example is not None else int(row_id[~covered][0])
+            _check_block(key, values, covered, cell_names, seen, out_path, evaluation_ids)
             if externals:
                 blended = _group_standardize(values.astype(np.float64), key)
                 for ext in externals:
@@ -229,6 +234,12 @@ def build_submission(evaluation_ids: str, predictions: Mapping[str, str], out_pa
             ext.finish()
         if n_rows == 0:
             raise InputError(evaluation_ids, "no evaluation row belongs to a predicted modality")
+        if n_left and require_all:
+            raise InputError(evaluation_ids, f"{n_left} row(s) name cells that no modality predicts, "
+                                             f"e.g. row_id {example}")
+    if n_left:
+        log.warning("one-modality run (%s): wrote %d evaluation rows, left out %d rows of other modalities",
+                    ", ".join(predictions), n_rows, n_left)
     return n_rows
 
 

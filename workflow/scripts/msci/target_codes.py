@@ -33,7 +33,7 @@ from msci.features.svd import randomized_svd_by_groups
 from msci.io.artifacts import atomic_path
 from msci.io.matrix import MatrixFile, MatrixWriter
 
-log = logging.getLogger("msci")
+log = logging.getLogger(__name__)
 METHODS = ("none", "svd")
 
 

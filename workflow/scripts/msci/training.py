@@ -16,7 +16,7 @@ from msci.io.matrix import MatrixFile, write_matrix
 from msci.models.registry import make_model
 from msci.target_codes import load_codec
 
-log = logging.getLogger("msci")
+log = logging.getLogger(__name__)
 
 
 def load_codes(codes_path: str, codec_path: str) -> tuple[MatrixFile, np.ndarray, np.ndarray]:

@@ -17,7 +17,7 @@ import pandas as pd
 from msci.io.artifacts import write_parquet
 from msci.io.matrix import MatrixFile
 
-log = logging.getLogger("msci")
+log = logging.getLogger(__name__)
 
 # Surface protein (CITE-seq antibody target) → encoding gene symbol(s), where the names differ.
 PROTEIN_GENE_ALIASES: dict[str, tuple[str, ...]] = {

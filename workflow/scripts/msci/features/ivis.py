@@ -17,7 +17,7 @@ from sklearn.preprocessing import StandardScaler
 
 from msci.io.artifacts import write_parquet
 
-log = logging.getLogger("msci")
+log = logging.getLogger(__name__)
 
 
 def _seed_everything(seed: int) -> None:

@@ -18,7 +18,7 @@ from msci.features.svd import RowSubset, _chunk_source, _group_blocks, randomize
 from msci.io.artifacts import write_parquet
 from msci.io.matrix import MatrixFile
 
-log = logging.getLogger("msci")
+log = logging.getLogger(__name__)
 CONTIGS = "contigs"
 
 

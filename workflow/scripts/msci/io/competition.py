@@ -52,11 +52,22 @@ class FrameInfo:
         return len(self.index), len(self.columns)
 
 
+def _hdf5_reason(e: Exception) -> str:
+    """The innermost reason of an HDF5 error, on one line (HDF5 prints a whole back trace)."""
+    text = str(e)
+    if "End of HDF5 error back trace" in text:
+        trace = text.split("End of HDF5 error back trace")[0].strip().splitlines()
+        return trace[-1].strip() if trace else "HDF5 error"
+    return " ".join(text.split())
+
+
 def _open(path: str) -> tables.File:
     try:
         return tables.open_file(path, "r")
     except (OSError, tables.HDF5ExtError) as e:
-        raise InputError(path, f"not an HDF5 file ({e})") from None
+        reason = _hdf5_reason(e)
+        what = "truncated HDF5 file" if "truncated" in reason else "not a readable HDF5 file"
+        raise InputError(path, f"{what} ({reason})") from None
 
 
 def frame_info(path: str | os.PathLike) -> FrameInfo:
@@ -85,9 +96,14 @@ def frame_info(path: str | os.PathLike) -> FrameInfo:
             vals, items = f"block{b}_values", f"block{b}_items"
             if vals not in g or items not in g:
                 raise InputError(path, f"frame {key!r} lacks {vals} or {items}")
-            pos = col_pos.get_indexer(decode_names(g[items].read()))
+            names = decode_names(g[items].read())
+            pos = col_pos.get_indexer(names)
             if (pos < 0).any():
                 raise InputError(path, f"{items} names columns missing from axis0")
+            dtype = getattr(g[vals], "dtype", None)
+            if not isinstance(g[vals], tables.Array) or dtype is None or dtype.kind not in "fiub":
+                shown = ", ".join(map(str, names[:3])) + (", …" if len(names) > 3 else "")
+                raise InputError(path, f"non-numeric column(s) {shown} ({len(names)} in {vals})")
             if tuple(g[vals].shape) != (len(index), len(pos)):
                 raise InputError(path, f"{vals} has shape {tuple(g[vals].shape)}, expected {(len(index), len(pos))}")
             blocks.append((vals, pos))
@@ -105,6 +121,9 @@ def read_rows(info: FrameInfo, start: int, stop: int, h5: tables.File | None = N
         g = f.get_node(f"/{info.key}")
         for vals, pos in info.blocks:
             out[:, pos] = g[vals].read(start, stop)
+    except (tables.HDF5ExtError, OSError, ValueError) as e:
+        reason = _hdf5_reason(e)
+        raise InputError(info.path, f"cannot read rows {start}-{stop}, truncated or corrupt ({reason})") from None
     finally:
         if h5 is None:
             f.close()

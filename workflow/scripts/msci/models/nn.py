@@ -21,7 +21,7 @@ from msci.device import resolve_device
 from msci.losses import pearson_loss
 from msci.metrics import mean_row_pearson
 
-log = logging.getLogger("msci")
+log = logging.getLogger(__name__)
 
 
 def make_scaler(kind: str, seed: int):

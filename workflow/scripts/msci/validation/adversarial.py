@@ -19,7 +19,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-log = logging.getLogger("msci")
+log = logging.getLogger(__name__)
 CLASSIFIERS = ("hgb", "logistic")
 
 

@@ -15,7 +15,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from msci.validation.adversarial import make_classifier
 
-log = logging.getLogger("msci")
+log = logging.getLogger(__name__)
 HIDDEN = "hidden"
 
 

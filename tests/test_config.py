@@ -1,0 +1,46 @@
+"""Config mistakes stop the run at DAG build (before any job), naming the key; defaults live in the schema."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from conftest import REPO, run_snakemake
+
+from msci.models.registry import parameter_names
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ({"ensemble": {"n_trails": 50}}, "'n_trails' was unexpected"),
+    ({"folds": {"n_split": 5}}, "'n_split' was unexpected"),
+    ({"targets": {"compress": {"multi": "pca"}}}, "'pca' is not one of"),
+    ({"features": {"svd": {"n_componets": 3}}}, "'n_componets' was unexpected"),
+    ({"models": {"ridge": {"type": "ridge", "params": {"alhpa": 1.0}}}},
+     "models.ridge.params: unknown parameter(s) alhpa for type ridge; valid: alpha"),
+    ({"models": {"cnn1d": {"modality_params": {"multi": {"hidden_sise": 8}}}}},
+     "models.cnn1d.modality_params.multi: unknown parameter(s) hidden_sise"),
+    ({"models": {"tabnet": {"pretrain": {"epoks": 3}}}}, "models.tabnet.pretrain: unknown parameter(s) epoks"),
+    ({"models": {"ridge": {"type": "lasso"}}}, "'lasso' is not one of ['ridge'"),
+    ({"models": {"ridge": {"features": ["svd", "pca"]}}},
+     "models.ridge.features: unknown feature family pca; valid: svd, svd_chrom"),
+    ({"ensemble": {"models": ["ridge", "nope"]}}, "ensemble.models names unknown model(s) nope; configured: cnn1d"),
+    ({"ensemble": {"method": "fixed"}}, "ensemble.method fixed needs ensemble.weights with a positive weight"),
+    ({"ensemble": {"method": "fixed", "weights": {"rigde": 1}}}, "ensemble.weights names unknown model(s) rigde"),
+])
+def test_config_mistake_fails_at_dag_build_naming_it(tmp_path, override, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(override))
+    proc = run_snakemake(tmp_path, "--configfile", str(path), "-n", check=False)
+    assert proc.returncode != 0
+    assert message in proc.stdout + proc.stderr
+    assert not (tmp_path / "results").exists() and not (tmp_path / "resources").exists()
+
+
+def test_generated_model_parameter_schema_is_current():
+    committed = yaml.safe_load((REPO / "workflow" / "schemas" / "model_params.yaml").read_text())
+    assert committed == parameter_names(), "run `make schemas`"
+
+
+def test_config_yaml_holds_only_the_data_the_seed_and_the_models():
+    """Defaults have one home, the schema: config.yaml restates none of the option sections."""
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    assert set(config) == {"data_dir", "modalities", "seed", "models"}

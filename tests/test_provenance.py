@@ -1,0 +1,60 @@
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from conftest import REPO
+
+from msci.provenance import code_hash, library_modules
+
+SCRIPTS = REPO / "workflow" / "scripts"
+LIB = SCRIPTS / "msci"
+
+
+def _package(tmp_path: Path) -> tuple[Path, Path]:
+    root = tmp_path / "msci"
+    (root / "sub").mkdir(parents=True)
+    files = {
+        "__init__.py": "",
+        "sub/__init__.py": "",
+        "a.py": "from msci.sub.b import f\n",
+        "sub/b.py": "def f():\n    from msci.c import g  # imported only when f runs\n    return g\n",
+        "c.py": "import numpy\n",
+        "unused.py": "",
+    }
+    for name, text in files.items():
+        (root / name).write_text(text)
+    script = tmp_path / "wrapper.py"
+    script.write_text("from msci import a\nfrom msci.sub import b as _b\n")
+    return script, root
+
+
+def test_modules_follow_imports_transitively_including_imports_inside_functions(tmp_path):
+    script, root = _package(tmp_path)
+    found = {p.relative_to(root).as_posix() for p in library_modules(script, root)}
+    assert found == {"__init__.py", "sub/__init__.py", "a.py", "sub/b.py", "c.py"}
+
+
+def test_hash_changes_with_a_reached_module_and_not_with_others(tmp_path):
+    script, root = _package(tmp_path)
+    before = code_hash(script, root)
+    (root / "unused.py").write_text("x = 1\n")
+    assert code_hash(script, root) == before
+    (root / "c.py").write_text("import numpy  # edited\n")
+    assert code_hash(script, root) != before
+
+
+def test_every_module_python_loads_for_a_wrapper_is_in_its_derived_set():
+    """An independent check: what the interpreter really imports is covered by the derived set."""
+    for script in sorted(SCRIPTS.glob("*.py")):
+        imports = [ln for ln in script.read_text().splitlines() if ln.startswith(("from msci", "import msci"))]
+        probe = textwrap.dedent(f"""
+            import sys
+            sys.path.insert(0, {str(SCRIPTS)!r})
+            {'; '.join(imports)}
+            print("\\n".join(m.__file__ for n, m in sys.modules.items() if n.split('.')[0] == 'msci'))
+        """)
+        out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+        loaded = {Path(p).resolve() for p in out.split()}
+        derived = {p.resolve() for p in library_modules(script, LIB)}
+        assert loaded and loaded <= derived, (script.name, sorted(loaded - derived))

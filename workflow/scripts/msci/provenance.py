@@ -1,0 +1,71 @@
+"""Which library modules a rule's wrapper script runs, read from the code itself, and their content hash.
+
+Snakemake tracks a rule's wrapper script, not the library modules it imports; each rule therefore
+carries :func:`code_hash` of its wrapper's modules as a parameter. The module set is the wrapper's
+``msci`` imports followed transitively (imports inside functions included, and the packages'
+``__init__`` files that importing runs), never a hand-kept list, so a library edit reruns exactly
+the rules whose code it changes.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import os
+from pathlib import Path
+
+PACKAGE = "msci"
+
+
+def _imported_names(path: Path) -> set[str]:
+    """Dotted names of every ``msci`` module or attribute the file imports, anywhere in it."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names if a.name.split(".")[0] == PACKAGE)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module.split(".")[0] == PACKAGE:
+                names.add(node.module)
+                names.update(f"{node.module}.{a.name}" for a in node.names)  # may be a submodule
+    return names
+
+
+def _module_files(dotted: str, root: Path) -> list[Path]:
+    """Files that importing ``dotted`` executes: each package's ``__init__.py`` on the way and the module."""
+    parts = dotted.split(".")[1:]
+    files = [root / "__init__.py"]
+    for i in range(1, len(parts) + 1):
+        base = root.joinpath(*parts[:i])
+        if (base / "__init__.py").exists():
+            files.append(base / "__init__.py")
+        elif base.with_suffix(".py").exists():
+            files.append(base.with_suffix(".py"))
+            break
+        else:  # an attribute (function, class) of the module before it
+            break
+    return [f for f in files if f.exists()]
+
+
+def library_modules(script: str | os.PathLike, root: str | os.PathLike) -> list[Path]:
+    """Library files (under the package folder ``root``) that running ``script`` imports, transitively."""
+    root = Path(root)
+    seen: set[Path] = set()
+    todo = [Path(script)]
+    while todo:
+        for name in _imported_names(todo.pop()):
+            for f in _module_files(name, root):
+                if f not in seen:
+                    seen.add(f)
+                    todo.append(f)
+    return sorted(seen)
+
+
+def code_hash(script: str | os.PathLike, root: str | os.PathLike) -> str:
+    """Content hash of the library files ``script`` runs (names and bytes), 16 hex digits."""
+    root = Path(root)
+    h = hashlib.sha256()
+    for f in library_modules(script, root):
+        h.update(f.relative_to(root).as_posix().encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
