@@ -7,10 +7,15 @@ Prints ``key: value`` lines, each stage run in its own process (its peak RSS is 
   for comparison, exact (``compress: none``): the compressed path stays flat, the exact one grows;
 * the submission at ≥ 10 M evaluation rows (decoding codes) against a bare PyArrow read + write of
   the same file (the limit);
-* the per-cell Pearson metric against a row loop of ``np.corrcoef``.
+* competition-shaped Multiome files at full width (228,942 peaks, chunked, blosc-compressed) written
+  at two row counts; ``ingest`` rows/s and peak RSS on each against a raw PyTables read of the same
+  file (the limit); ``svd`` and ``svd_chrom`` time and RSS against scikit-learn's ``TruncatedSVD``
+  on the same matrix held in memory;
+* the per-cell Pearson metric against a row loop of ``np.corrcoef``;
+* a no-op ``snakemake -n`` on a finished run (``--finished-run``, default: this checkout if it has one).
 
 Run: ``.venv/bin/python bench/scale.py`` (a few minutes here); full size:
-``--rows 52971 105942 --eval-rows 65744180``. ``make bench`` runs it with the defaults.
+``--rows 52971 105942 --eval-rows 65744180 --input-rows 52971 105942``. ``make bench`` runs the defaults.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -133,6 +139,105 @@ def arrow_copy_stage(root: Path) -> dict:
     return {"seconds": time.perf_counter() - t0, "rss_mb": _rss_mb()}
 
 
+PEAKS = 228_942
+
+
+def peak_names(n: int) -> np.ndarray:
+    """``chrN:start-end`` peaks over 24 chromosomes (chr1 the largest) and 0.1 % GL/KI contigs."""
+    chroms = [f"chr{i}" for i in range(1, 23)] + ["chrX", "chrY"]
+    weights = np.linspace(2.0, 0.5, len(chroms))
+    n_contig = max(1, n // 1000)
+    counts = np.floor(weights / weights.sum() * (n - n_contig)).astype(int)
+    counts[0] += n - n_contig - counts.sum()
+    names = [f"{c}:{10_000 + 500 * i}-{10_400 + 500 * i}" for c, k in zip(chroms, counts, strict=True)
+             for i in range(k)]
+    names += [f"GL000194.1:{100 * i}-{100 * i + 80}" for i in range(n_contig)]
+    return np.array(names, dtype=object)
+
+
+def write_multiome(root: Path, n_train: int, n_test: int, peaks: int, genes: int, density: float = 0.03,
+                   seed: int = 0) -> None:
+    """Competition-shaped Multiome files (inputs, targets, metadata) written in 250-row chunks."""
+    from msci.io.competition import FrameWriter
+
+    rng = np.random.default_rng(seed)
+    names = peak_names(peaks)
+    for split, n in (("train", n_train), ("test", n_test)):
+        ids = np.array([f"{split[:2]}{i:07d}" for i in range(n)], dtype=object)
+        with FrameWriter(root / f"{split}_multi_inputs.h5", ids, names) as w:
+            for s in range(0, n, 250):
+                m = min(250, n - s)
+                block = np.zeros((m, peaks), np.float32)
+                hit = rng.random((m, peaks), dtype=np.float32) < density
+                block[hit] = rng.gamma(2.0, 1.0, int(hit.sum())).astype(np.float32)
+                w.append(block)
+        if split == "train":
+            with FrameWriter(root / "train_multi_targets.h5", ids, [f"ENSG{j:011d}" for j in range(genes)]) as w:
+                for s in range(0, n, 250):
+                    m = min(250, n - s)
+                    w.append(np.log1p(rng.gamma(0.3, 1.0, (m, genes)).astype(np.float32)))
+        meta = pd.DataFrame({"cell_id": ids, "day": 2, "donor": 13176,
+                             "cell_type": "HSC" if split == "train" else "hidden", "technology": "multiome"})
+        meta.to_csv(root / f"meta_{split}.csv", index=False)
+    pd.concat([pd.read_csv(root / f"meta_{s}.csv") for s in ("train", "test")]).to_csv(root / "metadata.csv",
+                                                                                       index=False)
+
+
+def input_stage(name: str, root: Path) -> dict:
+    """Ingest, a raw PyTables read, and the SVDs (ours, chunked; scikit-learn's, in memory)."""
+    t0 = time.perf_counter()
+    out: dict = {}
+    if name == "ingest":
+        from msci.ingest import ingest_modality
+
+        cells = ingest_modality("multi", str(root / "train_multi_inputs.h5"), str(root / "test_multi_inputs.h5"),
+                                str(root / "train_multi_targets.h5"), str(root / "metadata.csv"),
+                                str(root / "cells.parquet"), str(root / "inputs.h5ad"), str(root / "targets.h5ad"))
+        out["rows"] = len(cells)
+    elif name == "raw_read":
+        import tables
+
+        rows = 0
+        for split in ("train", "test"):
+            with tables.open_file(root / f"{split}_multi_inputs.h5") as f:
+                arr = f.get_node(f"/{split}_multi_inputs/block0_values")
+                for s in range(0, arr.shape[0], 1000):
+                    rows += len(arr.read(s, min(s + 1000, arr.shape[0])))
+        out["rows"] = rows
+    elif name == "svd":
+        from msci.features.svd import svd_features
+
+        svd_features(str(root / "inputs.h5ad"), str(root / "svd.parquet"), n_components=64)
+    elif name == "svd_chrom":
+        from msci.features.svd_chrom import svd_chrom_features
+
+        svd_chrom_features(str(root / "inputs.h5ad"), str(root / "svd_chrom.parquet"), per_chromosome={"chr1": 150})
+    elif name in ("sklearn_svd", "sklearn_svd_chrom"):
+        from sklearn.decomposition import TruncatedSVD
+
+        from msci.features.svd_chrom import chromosome_groups
+        from msci.io.matrix import MatrixFile
+
+        m = MatrixFile(root / "inputs.h5ad")
+        X = m.read()  # the whole CSR in memory
+        if name == "sklearn_svd":
+            TruncatedSVD(64, n_iter=4, random_state=0).fit_transform(X)
+        else:
+            groups = chromosome_groups(m.var_names)
+            groups.pop("contigs", None)
+            Xc = X.tocsc()
+            for c, cols in groups.items():
+                k = max(1, min(150 if c == "chr1" else 100, len(cols) // 2, X.shape[0] - 1))
+                TruncatedSVD(k, n_iter=4, random_state=0).fit_transform(Xc[:, cols])
+    return {**out, "seconds": time.perf_counter() - t0, "rss_mb": _rss_mb()}
+
+
+def run_input_stage(name: str, root: Path) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--input-stage", name, "--root", str(root)],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, nargs=2, default=[4000, 8000], help="two training cell counts")
@@ -140,10 +245,19 @@ def main() -> None:
     ap.add_argument("--test-rows", type=int, default=2000)
     ap.add_argument("--features", type=int, default=64)
     ap.add_argument("--eval-rows", type=int, default=10_000_000)
+    ap.add_argument("--input-rows", type=int, nargs=2, default=[1000, 2000],
+                    help="two Multiome training cell counts for the input files (full width)")
+    ap.add_argument("--peaks", type=int, default=PEAKS)
+    ap.add_argument("--finished-run", default=str(Path(__file__).resolve().parents[1]),
+                    help="a folder with a finished run, for the no-op `snakemake -n`")
+    ap.add_argument("--input-stage", help=argparse.SUPPRESS)
     ap.add_argument("--stage", help=argparse.SUPPRESS)
     ap.add_argument("--root", help=argparse.SUPPRESS)
     ap.add_argument("--method", default="svd", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.input_stage:
+        print(json.dumps(input_stage(args.input_stage, Path(args.root))))
+        return
     if args.stage:
         root = Path(args.root)
         res = {"submission": submission_stage, "arrow_copy": arrow_copy_stage}.get(args.stage)
@@ -152,6 +266,35 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="msci-bench-") as tmp:
         tmp = Path(tmp)
+        # 0. Competition-shaped input files at full width: ingest and SVDs against their limits.
+        ingest_rss = {}
+        for n in args.input_rows:
+            root = tmp / f"inputs{n}"
+            root.mkdir()
+            t0 = time.perf_counter()
+            write_multiome(root, n, max(10, n // 10), args.peaks, args.genes)
+            size = sum(f.stat().st_size for f in root.glob("*.h5")) / 1e9
+            print(f"write_multiome_{n}_cells_x_{args.peaks}_seconds: {time.perf_counter() - t0:.1f}")
+            print(f"write_multiome_{n}_cells_gb_on_disk: {size:.2f}", flush=True)
+            res = {name: run_input_stage(name, root) for name in
+                   ("ingest", "raw_read", "svd", "sklearn_svd", "svd_chrom", "sklearn_svd_chrom")}
+            ingest_rss[n] = res["ingest"]["rss_mb"]
+            for name, r in res.items():
+                print(f"{name}_{n}_cells_seconds: {r['seconds']:.1f}")
+                print(f"{name}_{n}_cells_peak_rss_mb: {r['rss_mb']:.0f}")
+            print(f"ingest_{n}_cells_rows_per_second: {res['ingest']['rows'] / res['ingest']['seconds']:.0f}")
+            print(f"raw_read_{n}_cells_rows_per_second: {res['raw_read']['rows'] / res['raw_read']['seconds']:.0f}")
+            print(f"ingest_vs_raw_read_time_ratio_{n}_cells: "
+                  f"{res['ingest']['seconds'] / res['raw_read']['seconds']:.2f}")
+            for ours in ("svd", "svd_chrom"):
+                theirs = res[f"sklearn_{ours}"]
+                print(f"{ours}_vs_sklearn_time_ratio_{n}_cells: {res[ours]['seconds'] / theirs['seconds']:.2f}")
+                rss_ratio = res[ours]["rss_mb"] / theirs["rss_mb"]
+                print(f"{ours}_vs_sklearn_rss_ratio_{n}_cells: {rss_ratio:.2f}", flush=True)
+            shutil.rmtree(root)
+        a, b = args.input_rows
+        print(f"ingest_rss_ratio_{b}_vs_{a}_cells: {ingest_rss[b] / ingest_rss[a]:.2f}", flush=True)
+
         # 1. Stages at two cell counts: compressed (svd) vs exact (none) targets.
         rss: dict[tuple[str, str, int], float] = {}
         for n in args.rows:
@@ -217,6 +360,17 @@ def main() -> None:
     print(f"metric_20000x140_seconds: {fast:.4f}")
     print(f"corrcoef_loop_20000x140_seconds: {slow:.3f}")
     print(f"metric_speedup_vs_corrcoef_loop: {slow / fast:.0f}")
+
+    # 4. A no-op dry run on a finished run.
+    finished = Path(args.finished_run)
+    if (finished / "results" / "submission.csv").exists():
+        t0 = time.perf_counter()
+        out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1"], cwd=finished,
+                             capture_output=True, text=True)
+        print(f"noop_dry_run_seconds: {time.perf_counter() - t0:.2f}")
+        print(f"noop_dry_run_nothing_to_do: {'Nothing to be done' in out.stdout + out.stderr}")
+    else:
+        print(f"noop_dry_run_seconds: skipped (no finished run in {finished})")
 
 
 if __name__ == "__main__":

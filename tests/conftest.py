@@ -41,3 +41,23 @@ def run_snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.C
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
     return proc
+
+
+def _checkout_state() -> set[str]:
+    """Untracked and ignored paths of the checkout, less interpreter and tool caches and the venv."""
+    out = subprocess.run(["git", "status", "--porcelain", "--ignored", "--untracked-files=all"], cwd=REPO,
+                         capture_output=True, text=True).stdout
+    caches = ("__pycache__", ".pytest_cache", ".ruff_cache", ".venv/")
+    return {ln for ln in out.splitlines() if not any(c in ln for c in caches)}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def checkout_stays_clean():
+    """Tests write only under temporary folders: the checkout is as it was after the whole session."""
+    if not (REPO / ".git").exists():
+        yield
+        return
+    before = _checkout_state()
+    yield
+    new = sorted(_checkout_state() - before)
+    assert not new, f"the test run wrote into the checkout: {new[:10]}"

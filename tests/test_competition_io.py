@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from msci.io.checks import InputError
-from msci.io.competition import frame_info, iter_rows, read_rows, write_frame
+from msci.io.competition import FrameWriter, frame_info, iter_rows, read_rows, write_frame
 
 
 def _frame(n=37, p=11, seed=0):
@@ -57,3 +57,22 @@ def test_hdf5_without_a_frame_is_rejected(tmp_path):
         f.create_group("a").create_dataset("values", data=np.zeros((2, 2)))
     with pytest.raises(InputError, match="not a pandas fixed-format frame"):
         frame_info(tmp_path / "a.h5")
+
+
+def test_frame_written_by_row_chunks_reads_back_with_pandas_and_our_reader(tmp_path):
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(rng.random((230, 17), dtype=np.float32), index=[f"c{i}" for i in range(230)],
+                      columns=[f"chr1:{i}-{i + 5}" for i in range(17)])
+    path = tmp_path / "train_multi_inputs.h5"
+    with FrameWriter(path, df.index, df.columns) as w:
+        for s in range(0, 230, 64):
+            w.append(df.to_numpy()[s: s + 64])
+    back = pd.read_hdf(path)
+    np.testing.assert_array_equal(back.to_numpy(), df.to_numpy())
+    assert list(back.index) == list(df.index) and list(back.columns) == list(df.columns)
+    info = frame_info(path)
+    np.testing.assert_array_equal(read_rows(info, 100, 130), df.to_numpy()[100:130])
+    with pytest.raises(ValueError, match="10 of 230 rows written"), FrameWriter(tmp_path / "x.h5", df.index,
+                                                                                 df.columns) as w:
+        w.append(df.to_numpy()[:10])
+    assert not list(tmp_path.glob("*x.h5*"))

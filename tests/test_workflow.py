@@ -182,6 +182,45 @@ def test_editing_any_library_module_reruns_exactly_the_rules_whose_wrappers_impo
     assert _dry(demo_run, workflow_copy) == {}
 
 
+def _prediction_files(run: Path) -> dict[str, bytes]:
+    files = sorted((run / "results").glob("*/models/*/oof.h5ad")) + [run / "results" / "submission.csv"]
+    return {str(f.relative_to(run)): f.read_bytes() for f in files}
+
+
+def test_a_run_killed_mid_training_resumes_and_repeats_the_uninterrupted_run_byte_for_byte(demo_run, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run = tmp_path / "run"
+    run.mkdir()
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(run),
+           "--cores", "2", "--resources", "gpu=1", "--configfile", TINY]
+    proc = subprocess.Popen(cmd, cwd=run, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    log = run / "logs" / "train_model" / "cite" / "mlp.log"
+    deadline = time.time() + 900
+    while not (log.exists() and "epoch 1/" in log.read_text()):
+        assert proc.poll() is None and time.time() < deadline, "the run ended before the mlp trained"
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)  # the scheduler and its jobs die at once, as on a crash
+    proc.wait()
+    done_before = {p: p.stat().st_mtime_ns for p in (run / "results").rglob("*") if p.is_file()}
+    assert not (run / "results" / "cite" / "models" / "mlp" / "metrics.json").exists()
+    run_snakemake(run, "--configfile", TINY, "--rerun-incomplete")
+    # Nothing finished before the kill ran again; the result is the uninterrupted run's, byte for byte.
+    assert all(p.stat().st_mtime_ns == t for p, t in done_before.items() if p.exists())
+    assert _prediction_files(run) == _prediction_files(demo_run)
+
+
+def test_another_seed_changes_the_predictions(demo_run, tmp_path):
+    target = "results/cite/models/ridge/oof.h5ad"
+    run_snakemake(tmp_path, "--configfile", TINY, "--config", "seed=1", target)
+    assert (tmp_path / target).read_bytes() != (demo_run / target).read_bytes()
+
+
 def test_single_modality_run_on_a_data_dir_without_the_other_modality(demo_run, tmp_path):
     data = tmp_path / "data"
     data.mkdir()
@@ -197,6 +236,23 @@ def test_single_modality_run_on_a_data_dir_without_the_other_modality(demo_run, 
     cite_cells = pd.read_hdf(data / "test_cite_inputs.h5").index
     assert len(sub) == ev["cell_id"].isin(cite_cells).sum() < len(ev)
     assert not (run / "results" / "multi").exists() and not (run / "results" / "score.json").exists()
+    assert "left out" in (run / "logs" / "submission" / "submission.log").read_text()
+    assert "One-modality run" in (run / "results" / "report" / "index.html").read_text()
+
+
+def test_an_unknown_cell_in_evaluation_ids_stops_the_run_before_any_artifact(demo_run, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(demo_run / "resources" / "demo" / "data", data)
+    ev = pd.read_csv(data / "evaluation_ids.csv")
+    ev.loc[len(ev) - 1, "cell_id"] = "no-such-cell"
+    ev.to_csv(data / "evaluation_ids.csv", index=False)
+    run = tmp_path / "run"
+    run.mkdir()
+    proc = run_snakemake(run, "--configfile", TINY, "--config", f"data_dir={data}", check=False)
+    assert proc.returncode != 0
+    lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "bad input:" in ln]
+    assert lines and f"evaluation_ids.csv: row_id {len(ev) - 1} names cell 'no-such-cell'" in lines[0]
+    assert not [p for p in (run / "results").rglob("*") if p.is_file()]
 
 
 def test_bad_input_stops_with_one_line_naming_the_file(demo_run, tmp_path):

@@ -142,3 +142,58 @@ def write_frame(df: pd.DataFrame, path: str | os.PathLike) -> None:
     """Write a frame as the competition does (fixed format, key = file stem), atomically."""
     with atomic_path(path) as tmp:
         df.to_hdf(tmp, key=Path(path).stem, format="fixed", mode="w")
+
+
+class FrameWriter:
+    """Write a competition-format frame (pandas fixed format, one float32 block) by row chunks.
+
+    For files too large to build in memory (full-size benchmarks, large simulations): the layout is
+    what ``DataFrame.to_hdf(format="fixed")`` writes, so pandas and :func:`frame_info` read it. The
+    file appears (atomically) on ``close``/leaving the ``with`` block, once every row is written.
+    """
+
+    def __init__(self, path: str | os.PathLike, index, columns, complib: str = "blosc:lz4",
+                 complevel: int = 1, index_name: str = "cell_id") -> None:
+        self.path = Path(path)
+        self.index = np.asarray(index).astype("S")
+        self.columns = np.asarray(columns).astype("S")
+        self.filters = tables.Filters(complevel=complevel, complib=complib, shuffle=True)
+        self.index_name = index_name
+        self.rows_written = 0
+
+    def __enter__(self) -> FrameWriter:
+        self._atomic = atomic_path(self.path)
+        self._tmp = self._atomic.__enter__()
+        self._h5 = tables.open_file(self._tmp, "w")
+        g = self._h5.create_group("/", self.path.stem)
+        for k, v in {"pandas_type": "frame", "encoding": "UTF-8", "errors": "strict", "ndim": 2, "nblocks": 1,
+                     "axis0_variety": "regular", "axis1_variety": "regular",
+                     "block0_items_variety": "regular"}.items():
+            g._v_attrs[k] = v
+        for name, values, label in (("axis0", self.columns, None), ("axis1", self.index, self.index_name),
+                                    ("block0_items", self.columns, None)):
+            arr = self._h5.create_carray(g, name, obj=values, filters=self.filters)
+            for k, v in {"kind": "string", "name": label, "nan_rep": "", "transposed": True}.items():
+                arr.attrs[k] = v
+        p = len(self.columns)
+        rows = int(max(1, min(1024, (1 << 20) // max(p * 4, 1))))  # ~1 MB chunks
+        self._values = self._h5.create_carray(g, "block0_values", tables.Float32Atom(), shape=(len(self.index), p),
+                                              filters=self.filters, chunkshape=(rows, p))
+        self._values.attrs.transposed = True
+        return self
+
+    def append(self, block: np.ndarray) -> None:
+        """Write the next ``len(block)`` rows."""
+        stop = self.rows_written + len(block)
+        if stop > len(self.index) or block.shape[1] != len(self.columns):
+            raise ValueError(f"block of shape {block.shape} does not fit the frame at row {self.rows_written}")
+        self._values[self.rows_written: stop] = np.asarray(block, dtype=np.float32)
+        self.rows_written = stop
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._h5.close()
+        if exc_type is None and self.rows_written != len(self.index):
+            err = ValueError(f"{self.path}: {self.rows_written} of {len(self.index)} rows written")
+            self._atomic.__exit__(ValueError, err, None)  # removes the temporary file
+            raise err
+        self._atomic.__exit__(exc_type, exc, tb)
