@@ -38,7 +38,8 @@ bench: setup
 
 # The model types' accepted parameters, generated from the estimators (tests check it is current).
 schemas: setup
-	cd workflow/scripts && ../../$(BIN)/python -m msci.models.registry > ../schemas/model_params.yaml
+	cd workflow/scripts && $(abspath $(BIN))/python -m msci.models.registry > ../schemas/.model_params.yaml.tmp
+	mv workflow/schemas/.model_params.yaml.tmp workflow/schemas/model_params.yaml
 
 clean:
 	rm -rf results resources logs benchmarks .snakemake

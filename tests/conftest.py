@@ -43,21 +43,29 @@ def run_snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.C
     return proc
 
 
-def _checkout_state() -> set[str]:
-    """Untracked and ignored paths of the checkout, less interpreter and tool caches and the venv."""
-    out = subprocess.run(["git", "status", "--porcelain", "--ignored", "--untracked-files=all"], cwd=REPO,
+RUN_FOLDERS = ("results/", "resources/", "logs/", "benchmarks/", ".snakemake/")
+
+
+def _checkout_state(skip: tuple[str, ...] = ()) -> set[str]:
+    """Untracked and ignored paths of the checkout, less caches, the venv and the folders in ``skip``."""
+    out = subprocess.run(["git", "status", "--porcelain", "--ignored=matching", "--untracked-files=all"], cwd=REPO,
                          capture_output=True, text=True).stdout
-    caches = ("__pycache__", ".pytest_cache", ".ruff_cache", ".venv/")
+    caches = ("__pycache__", ".pytest_cache", ".ruff_cache", ".venv/", *skip)
     return {ln for ln in out.splitlines() if not any(c in ln for c in caches)}
 
 
 @pytest.fixture(scope="session", autouse=True)
 def checkout_stays_clean():
-    """Tests write only under temporary folders: the checkout is as it was after the whole session."""
+    """Tests write only under temporary folders: the checkout is as it was after the whole session.
+
+    Where the checkout already holds a run of its own (`make demo`), its run folders are left out:
+    that run may still be going.
+    """
     if not (REPO / ".git").exists():
         yield
         return
-    before = _checkout_state()
+    skip = RUN_FOLDERS if (REPO / ".snakemake").exists() else ()
+    before = _checkout_state(skip)
     yield
-    new = sorted(_checkout_state() - before)
+    new = sorted(_checkout_state(skip) - before)
     assert not new, f"the test run wrote into the checkout: {new[:10]}"

@@ -23,7 +23,8 @@ from msci.models.registry import parameter_names
     ({"models": {"ridge": {"features": ["svd", "pca"]}}},
      "models.ridge.features: unknown feature family pca; valid: svd, svd_chrom"),
     ({"ensemble": {"models": ["ridge", "nope"]}}, "ensemble.models names unknown model(s) nope; configured: cnn1d"),
-    ({"ensemble": {"method": "fixed"}}, "ensemble.method fixed needs ensemble.weights with a positive weight"),
+    ({"ensemble": {"method": "fixed"}}, "ensemble.method fixed needs a positive weight in ensemble.weights for a "),
+    ({"ensemble": {"method": "fixed", "weights": {"mlp": 1}}}, "for a multi model (blended: cnn1d, ridge)"),
     ({"ensemble": {"method": "fixed", "weights": {"rigde": 1}}}, "ensemble.weights names unknown model(s) rigde"),
 ])
 def test_config_mistake_fails_at_dag_build_naming_it(tmp_path, override, message):
@@ -33,6 +34,13 @@ def test_config_mistake_fails_at_dag_build_naming_it(tmp_path, override, message
     assert proc.returncode != 0
     assert message in proc.stdout + proc.stderr
     assert not (tmp_path / "results").exists() and not (tmp_path / "resources").exists()
+
+
+def test_fixed_weights_for_some_models_of_each_modality_pass(tmp_path):
+    path = tmp_path / "ok.yaml"
+    path.write_text(yaml.safe_dump({"ensemble": {"method": "fixed", "weights": {"ridge": 1, "mlp": 2}}}))
+    proc = run_snakemake(tmp_path, "--configfile", str(path), "-n")
+    assert "ensemble" in proc.stdout
 
 
 def test_generated_model_parameter_schema_is_current():

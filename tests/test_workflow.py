@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -159,24 +160,43 @@ def _rules_by_script(workflow_copy: Path) -> dict[str, set[str]]:
     return out
 
 
+def _downstream_jobs(run: Path, workflow_copy: Path) -> tuple[dict[str, str], dict[str, set[str]]]:
+    """The finished run's job graph: job → rule, and job → the jobs that consume its outputs."""
+    dot = run_snakemake(run, "-s", str(workflow_copy / "Snakefile"), "--configfile", TINY, "--forceall",
+                        "--dag").stdout
+    rule = {m.group(1): m.group(2) for m in re.finditer(r'^\s*(\d+)\[label = "([\w]+)', dot, re.M)}
+    consumers: dict[str, set[str]] = {job: set() for job in rule}
+    for m in re.finditer(r"^\s*(\d+) -> (\d+)", dot, re.M):
+        consumers[m.group(1)].add(m.group(2))
+    return rule, consumers
+
+
 def test_editing_any_library_module_reruns_exactly_the_rules_whose_wrappers_import_it(demo_run, workflow_copy):
     from msci.provenance import library_modules
 
     lib = workflow_copy / "workflow" / "scripts" / "msci"
-    rules = _rules_by_script(workflow_copy)
     reach: dict[Path, set[str]] = {}
-    for script, names in rules.items():
+    for script, names in _rules_by_script(workflow_copy).items():
         for module in library_modules(lib.parent / script, lib):
             reach.setdefault(module, set()).update(names)
-    expected_for: dict[frozenset, dict[str, int]] = {}
-    for module in sorted(lib.rglob("*.py")):
-        reached = frozenset(reach.get(module, ()))
-        if reached not in expected_for:  # the reached rules and everything downstream of them
-            expected_for[reached] = _dry(demo_run, workflow_copy, "--forcerun", *sorted(reached)) if reached else {}
+    rule_of, consumers = _downstream_jobs(demo_run, workflow_copy)
+
+    def expected(rules: set[str]) -> dict[str, int]:  # the rules' jobs and everything downstream of them
+        todo = [job for job, r in rule_of.items() if r in rules]
+        planned = set(todo)
+        while todo:
+            for nxt in consumers[todo.pop()] - planned:
+                planned.add(nxt)
+                todo.append(nxt)
+        return dict(Counter(rule_of[j] for j in planned))
+
+    modules = sorted(lib.rglob("*.py"))
+    assert len(modules) > 30 and reach
+    for module in modules:
         original = module.read_text()
         try:
             module.write_text(original + "\n# an edit\n")
-            assert _dry(demo_run, workflow_copy) == expected_for[reached], module.relative_to(lib)
+            assert _dry(demo_run, workflow_copy) == expected(reach.get(module, set())), module.relative_to(lib)
         finally:
             module.write_text(original)
     assert _dry(demo_run, workflow_copy) == {}
@@ -187,32 +207,47 @@ def _prediction_files(run: Path) -> dict[str, bytes]:
     return {str(f.relative_to(run)): f.read_bytes() for f in files}
 
 
-def test_a_run_killed_mid_training_resumes_and_repeats_the_uninterrupted_run_byte_for_byte(demo_run, tmp_path):
+def test_a_run_killed_mid_training_resumes_and_repeats_the_uninterrupted_run_byte_for_byte(
+        demo_run, workflow_copy, tmp_path):
     import os
     import signal
     import subprocess
     import sys
     import time
 
+    # A longer mlp (40 epochs, no early stop), so that it is surely killed mid-training.
+    config = yaml.safe_load(Path(TINY).read_text())
+    config["models"]["mlp"]["params"].update(epochs=40, patience=0)
+    slow = tmp_path / "slow.yaml"
+    slow.write_text(yaml.safe_dump(config))
+    snakefile = ["-s", str(workflow_copy / "Snakefile"), "--configfile", str(slow)]
+    # The uninterrupted run of that config: the finished tiny run, retrained where the mlp changed.
+    reference = tmp_path / "reference"
+    shutil.copytree(demo_run, reference, symlinks=True)
+    run_snakemake(reference, *snakefile)
+
     run = tmp_path / "run"
     run.mkdir()
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(run),
-           "--cores", "2", "--resources", "gpu=1", "--configfile", TINY]
+    cmd = [sys.executable, "-m", "snakemake", "--directory", str(run), "--cores", "2", "--resources", "gpu=1",
+           *snakefile]
     proc = subprocess.Popen(cmd, cwd=run, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     log = run / "logs" / "train_model" / "cite" / "mlp.log"
     deadline = time.time() + 900
-    while not (log.exists() and "epoch 1/" in log.read_text()):
+    while not (log.exists() and "epoch 2/40" in log.read_text()):
         assert proc.poll() is None and time.time() < deadline, "the run ended before the mlp trained"
-        time.sleep(0.2)
+        time.sleep(0.1)
     os.killpg(proc.pid, signal.SIGKILL)  # the scheduler and its jobs die at once, as on a crash
     proc.wait()
-    done_before = {p: p.stat().st_mtime_ns for p in (run / "results").rglob("*") if p.is_file()}
     assert not (run / "results" / "cite" / "models" / "mlp" / "metrics.json").exists()
-    run_snakemake(run, "--configfile", TINY, "--rerun-incomplete")
-    # Nothing finished before the kill ran again; the result is the uninterrupted run's, byte for byte.
-    assert all(p.stat().st_mtime_ns == t for p, t in done_before.items() if p.exists())
-    assert _prediction_files(run) == _prediction_files(demo_run)
+    done_before = {p: p.stat().st_mtime_ns for p in (run / "results").rglob("*") if p.is_file()}
+    run_snakemake(run, *snakefile, "--unlock")
+    run_snakemake(run, *snakefile, "--rerun-incomplete")
+    # Nothing that finished before the kill ran again; every model's OOF predictions and the
+    # submission are the uninterrupted run's, byte for byte (all models but the mlp come from two
+    # runs from scratch: the finished tiny run and this one).
+    assert done_before and all(p.stat().st_mtime_ns == t for p, t in done_before.items())
+    assert _prediction_files(run) == _prediction_files(reference)
 
 
 def test_another_seed_changes_the_predictions(demo_run, tmp_path):

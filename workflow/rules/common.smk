@@ -72,11 +72,13 @@ def check_config():
         if unknown:
             raise ValueError(f"config: ensemble.{key} names unknown model(s) {', '.join(unknown)}; "
                              f"configured: {', '.join(sorted(config['models']))}")
-    if config["ensemble"]["method"] == "fixed" and not any(v > 0 for v in config["ensemble"]["weights"].values()):
-        raise ValueError("config: ensemble.method fixed needs ensemble.weights with a positive weight")
+    if config["ensemble"]["method"] == "fixed":
+        for m in MODALITIES:
+            members = ensemble_members(m)
+            if not any(config["ensemble"]["weights"].get(n, 0) > 0 for n in members):
+                raise ValueError(f"config: ensemble.method fixed needs a positive weight in ensemble.weights for "
+                                 f"a {m} model (blended: {', '.join(members)})")
 
-
-check_config()
 
 
 def _load_provenance():
@@ -152,6 +154,17 @@ def ensemble_members(modality):
     if not members:
         raise ValueError(f"no model configured for modality {modality}")
     return members
+
+
+def ensemble_settings(modality):
+    """The blend's settings for a modality; fixed weights reduced to the modality's own models."""
+    cfg = {k: v for k, v in config["ensemble"].items() if k not in ("models", "external")}
+    members = ensemble_members(modality)
+    cfg["weights"] = {m: w for m, w in cfg["weights"].items() if m in members}
+    return sorted_dict(cfg)
+
+
+check_config()
 
 
 def final_targets():

@@ -24,7 +24,7 @@ rule ensemble:
         metrics="results/{modality}/ensemble/metrics.json",
     params:
         models=lambda wc: ensemble_members(wc.modality),
-        ensemble=sorted_dict({k: v for k, v in config["ensemble"].items() if k not in ("models", "external")}),
+        ensemble=lambda wc: ensemble_settings(wc.modality),
         seed=config["seed"],
         code=code_hash("ensemble.py"),
     resources:

@@ -147,7 +147,7 @@ def ensemble_models(oof_paths: Mapping[str, str], test_paths: Mapping[str, str],
     oof_files = [MatrixFile(oof_paths[n]) for n in names]
     test_files = [MatrixFile(test_paths[n]) for n in names]
     targets = MatrixFile(targets_path)
-    _, codec_cells, rho = load_codec(codec_path)
+    codec, codec_cells, rho = load_codec(codec_path)
     if list(codec_cells) != list(targets.obs_names):
         raise ValueError(f"{codec_path}: cells differ from {targets.path}")
     for f in oof_files + test_files:
@@ -156,6 +156,9 @@ def ensemble_models(oof_paths: Mapping[str, str], test_paths: Mapping[str, str],
     for f in oof_files:
         if list(f.obs_names) != list(targets.obs_names):
             raise ValueError(f"{f.path}: cells differ from {targets.path}")
+    for f in test_files[1:]:
+        if list(f.obs_names) != list(test_files[0].obs_names):
+            raise ValueError(f"{f.path}: test cells differ from {test_files[0].path}")
     if method == "fixed":
         fixed = fixed_weights(names, weights)
     train_ids = targets.obs_names
@@ -194,7 +197,8 @@ def ensemble_models(oof_paths: Mapping[str, str], test_paths: Mapping[str, str],
 
     # Blended OOF and test, block by block; per-cell Pearson of the blend and of each model.
     r_blend, r_single = np.zeros(n), np.zeros((len(names), n))
-    r_matrix = np.zeros(n) if standardize_how == "row" and len(names) > 1 else None
+    # What the original's whole-matrix standardisation would have scored (on genes: exact targets only).
+    r_matrix = np.zeros(n) if standardize_how == "row" and len(names) > 1 and codec.decoder is None else None
     mstats = [matrix_stats(f, chunk_rows) for f in oof_files] if r_matrix is not None else None
     with MatrixWriter(out_oof, targets.var_names) as wo:
         for start, stop, y in targets.iter_chunks(chunk_rows):

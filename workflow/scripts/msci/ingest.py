@@ -16,12 +16,69 @@ import pandas as pd
 import scipy.sparse as sp
 
 from msci.io.artifacts import write_parquet
-from msci.io.checks import require_finite
-from msci.io.competition import TECHNOLOGY, iter_rows
+from msci.io.checks import InputError, require_columns, require_file, require_finite, require_same_names, require_unique
+from msci.io.competition import TECHNOLOGY, FrameInfo, frame_info, iter_rows
 from msci.io.matrix import MatrixWriter
-from msci.preflight import check_frames, read_metadata
 
 log = logging.getLogger(__name__)
+METADATA_COLUMNS = ("cell_id", "day", "donor", "cell_type", "technology")
+
+
+def read_metadata(path: str | os.PathLike, cell_ids: np.ndarray) -> pd.DataFrame:
+    """Metadata rows of ``cell_ids``, in that order: every cell covered exactly once, a known
+    technology and a numeric day."""
+    require_file(path)
+    try:
+        meta = pd.read_csv(path, dtype={"cell_id": str, "cell_type": str, "technology": str})
+    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise InputError(path, f"cannot read as CSV ({' '.join(str(e).split())})") from None
+    require_columns(meta, METADATA_COLUMNS, path)
+    require_unique(meta["cell_id"].to_numpy(), path, "cell_id")
+    meta = meta.set_index("cell_id")
+    pos = meta.index.get_indexer(cell_ids)
+    missing = np.flatnonzero(pos < 0)
+    if missing.size:
+        raise InputError(path, f"{missing.size} cell(s) of the inputs are missing, e.g. {cell_ids[missing[0]]}")
+    meta = meta.iloc[pos].reset_index()
+    day = pd.to_numeric(meta["day"], errors="coerce")
+    if day.isna().any():
+        i = int(np.flatnonzero(day.isna())[0])
+        raise InputError(path, f"day of cell {meta['cell_id'][i]} is {meta['day'][i]!r}, not a number")
+    unknown = ~meta["technology"].isin(list(TECHNOLOGY.values()))
+    if unknown.any():
+        i = int(np.flatnonzero(unknown)[0])
+        raise InputError(path, f"technology of cell {meta['cell_id'][i]} is {meta['technology'][i]!r}; "
+                               f"known: {', '.join(TECHNOLOGY.values())}")
+    return meta.assign(day=day.to_numpy())
+
+
+def check_frames(train_inputs: str, test_inputs: str, train_targets: str) -> tuple[FrameInfo, FrameInfo, FrameInfo]:
+    """One modality's three frames: readable, numeric, unique names, same input columns, targets for
+    exactly the training cells (another order is allowed: cells are matched by id)."""
+    tr, te, tg = frame_info(train_inputs), frame_info(test_inputs), frame_info(train_targets)
+    for info in (tr, te, tg):
+        require_unique(info.index, info.path, "cell ids")
+        require_unique(info.columns, info.path, "column names")
+    shared = np.intersect1d(tr.index.astype(str), te.index.astype(str))
+    if shared.size:
+        raise InputError(test_inputs, f"{shared.size} cell id(s) also in {os.path.basename(train_inputs)}, "
+                                      f"e.g. {shared[0]}")
+    require_same_names(tr.columns, te.columns, train_inputs, test_inputs, "column names")
+    pos = pd.Index(tg.index).get_indexer(tr.index)
+    if (pos < 0).any():
+        missing = tr.index[pos < 0]
+        raise InputError(train_targets, f"{len(missing)} training cell(s) of {os.path.basename(train_inputs)} "
+                                        f"have no targets, e.g. {missing[0]}")
+    if len(tg.index) != len(tr.index):
+        extra = np.setdiff1d(tg.index.astype(str), tr.index.astype(str))
+        raise InputError(train_targets, f"{extra.size} cell(s) are not in {os.path.basename(train_inputs)}, "
+                                        f"e.g. {extra[0]}")
+    if (pos != np.arange(len(pos))).any():
+        log.info("%s lists the training cells in another order than %s: matched by cell id", train_targets,
+                 train_inputs)
+    return tr, te, tg
+
+
 def _copy_rows(info, writer: MatrixWriter, chunk_rows: int, sparse: bool) -> None:
     for start, stop, block in iter_rows(info, chunk_rows):
         require_finite(block, info.path, start)

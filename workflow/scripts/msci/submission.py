@@ -93,8 +93,11 @@ def _whole_cells(blocks: Iterator[tuple[np.ndarray, ...]]) -> Iterator[tuple[np.
         if carry is not None:
             block = tuple(np.concatenate([a, b]) for a, b in zip(carry, block, strict=True))
         key = block[1]
-        other = np.flatnonzero(key != key[-1])
-        cut = int(other[-1]) + 1 if other.size else 0
+        if key[-1] < 0:  # the block ends in rows no modality predicts: no cell is split
+            cut = len(key)
+        else:
+            other = np.flatnonzero(key != key[-1])
+            cut = int(other[-1]) + 1 if other.size else 0
         carry = tuple(a[cut:] for a in block)
         if cut:
             yield tuple(a[:cut] for a in block)
