@@ -11,7 +11,7 @@ def test_rule_log_holds_library_third_party_and_warning_output(tmp_path):
     path = tmp_path / "rule.log"
     with logged(str(path)):
         logging.getLogger("msci.ensemble").info("from the library")
-        logging.getLogger("optuna.study").warning("from a third party")
+        logging.getLogger("somelibrary.core").warning("from a third party")
         warnings.warn("a python warning", UserWarning, stacklevel=1)
     text = path.read_text()
     assert "from the library" in text and "from a third party" in text and "a python warning" in text

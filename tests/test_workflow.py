@@ -252,7 +252,7 @@ def test_a_run_killed_mid_training_resumes_and_repeats_the_uninterrupted_run_byt
 
 def test_another_seed_changes_the_predictions(demo_run, tmp_path):
     target = "results/cite/models/ridge/oof.h5ad"
-    run_snakemake(tmp_path, "--configfile", TINY, "--config", "seed=1", target)
+    run_snakemake(tmp_path, "--configfile", TINY, "--config", "seed=1", "--", target)
     assert (tmp_path / target).read_bytes() != (demo_run / target).read_bytes()
 
 

@@ -13,4 +13,5 @@ with logged(sm.log[0]):
         sm.input.get("sample_submission"),
         out_path=sm.output.summary,
         require_all=set(sm.params.modalities) == {"cite", "multi"},
+        summary_of=sm.wildcards.modality,
     )

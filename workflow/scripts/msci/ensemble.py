@@ -90,6 +90,8 @@ def optimize_weights(preds: Sequence[np.ndarray], y: np.ndarray, n_trials: int =
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.enable_propagation()  # into the rule's log (msci.logs), not Optuna's own stderr handler
+    optuna.logging.disable_default_handler()
 
     def objective(trial: optuna.Trial) -> float:
         w = np.array([trial.suggest_float(f"w{i}", 0.0, 1.0) for i in range(len(preds))])

@@ -92,9 +92,13 @@ def check_sample_submission(path: str, evaluation_ids: str) -> int:
 
 def check_inputs(files: Mapping[str, Mapping[str, str]], metadata: str, evaluation_ids: str | None,
                  sample_submission: str | None, out_path: str | None = None,
-                 require_all: bool = True) -> dict:
+                 require_all: bool = True, summary_of: str | None = None) -> dict:
     """Check the configured modalities' files (``files[m]``: train_inputs, test_inputs, train_targets),
-    the metadata, ``evaluation_ids`` and ``sample_submission``; write a summary (JSON) if all pass."""
+    the metadata, ``evaluation_ids`` and ``sample_submission``; write a summary (JSON) if all pass.
+
+    ``summary_of``: write only that modality's part (its shapes and evaluation rows), so the file, and
+    what depends on it, stays the same when only another modality's files change.
+    """
     summary: dict = {}
     tests, targets, all_cells = {}, {}, []
     for m, f in files.items():
@@ -111,6 +115,9 @@ def check_inputs(files: Mapping[str, Mapping[str, str]], metadata: str, evaluati
         log.info("evaluation ids: %s rows per modality", summary["evaluation_rows"])
         if sample_submission and os.path.exists(sample_submission):
             summary["sample_submission_rows"] = check_sample_submission(sample_submission, evaluation_ids)
+    if summary_of is not None:
+        rows = summary.get("evaluation_rows", {})
+        summary = {summary_of: {**summary[summary_of], "evaluation_rows": rows.get(summary_of)}}
     if out_path:
         write_json(summary, out_path)
     return summary
