@@ -146,9 +146,11 @@ def ensemble_models(oof_paths: Mapping[str, str], test_paths: Mapping[str, str],
     blended OOF and test predictions are written block by block.
     """
     names = list(oof_paths)
+    targets = MatrixFile(targets_path)
+    # Blocks of about 16 M values: 4,096 rows of codes, ~700 rows of 23,418 exact genes.
+    chunk_rows = max(16, min(chunk_rows, (1 << 24) // max(1, targets.shape[1])))
     oof_files = [MatrixFile(oof_paths[n]) for n in names]
     test_files = [MatrixFile(test_paths[n]) for n in names]
-    targets = MatrixFile(targets_path)
     codec, codec_cells, rho = load_codec(codec_path)
     if list(codec_cells) != list(targets.obs_names):
         raise ValueError(f"{codec_path}: cells differ from {targets.path}")

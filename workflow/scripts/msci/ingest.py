@@ -83,6 +83,7 @@ def _copy_rows(info, writer: MatrixWriter, chunk_rows: int, sparse: bool) -> Non
     for start, stop, block in iter_rows(info, chunk_rows):
         require_finite(block, info.path, start)
         writer.append(sp.csr_matrix(block) if sparse else block, info.index[start:stop])
+        del block  # before the next chunk is read: one chunk in memory at a time
         log.info("%s: rows %d-%d of %d", os.path.basename(info.path), start, stop, len(info.index))
 
 

@@ -119,8 +119,11 @@ def read_rows(info: FrameInfo, start: int, stop: int, h5: tables.File | None = N
     f = _open(info.path) if h5 is None else h5
     try:
         g = f.get_node(f"/{info.key}")
-        for vals, pos in info.blocks:
-            out[:, pos] = g[vals].read(start, stop)
+        if len(info.blocks) == 1 and np.array_equal(info.blocks[0][1], np.arange(len(info.columns))):
+            g[info.blocks[0][0]].read(start, stop, out=out)  # one block in column order: no second copy
+        else:
+            for vals, pos in info.blocks:
+                out[:, pos] = g[vals].read(start, stop)
     except (tables.HDF5ExtError, OSError, ValueError) as e:
         reason = _hdf5_reason(e)
         raise InputError(info.path, f"cannot read rows {start}-{stop}, truncated or corrupt ({reason})") from None
