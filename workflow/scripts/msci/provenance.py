@@ -10,6 +10,7 @@ the rules whose code it changes.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import os
 from pathlib import Path
@@ -17,9 +18,16 @@ from pathlib import Path
 PACKAGE = "msci"
 
 
-def _imported_names(path: Path) -> set[str]:
+def _imported_names(path: Path) -> frozenset[str]:
     """Dotted names of every ``msci`` module or attribute the file imports, anywhere in it."""
-    tree = ast.parse(path.read_text(), filename=str(path))
+    stat = path.stat()
+    return _parse_imports(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.cache
+def _parse_imports(path: str, mtime_ns: int, size: int) -> frozenset[str]:
+    """:func:`_imported_names` of one version of a file: each file is parsed once per DAG build."""
+    tree = ast.parse(Path(path).read_text(), filename=path)
     names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -28,7 +36,7 @@ def _imported_names(path: Path) -> set[str]:
             if node.module.split(".")[0] == PACKAGE:
                 names.add(node.module)
                 names.update(f"{node.module}.{a.name}" for a in node.names)  # may be a submodule
-    return names
+    return frozenset(names)
 
 
 def _module_files(dotted: str, root: Path) -> list[Path]:
