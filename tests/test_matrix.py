@@ -38,3 +38,40 @@ def test_sparse_input_stays_sparse(tmp_path):
     write_matrix(tmp_path / "s.h5ad", X, [str(i) for i in range(30)], list("abcdefgh"))
     m = MatrixFile(tmp_path / "s.h5ad")
     assert m.sparse and (m.read() != X).nnz == 0
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_written_matrix_opens_in_anndata_with_obs_columns_and_uns(tmp_path, sparse):
+    import anndata as ad
+    import pandas as pd
+
+    X = sp.random(12, 5, density=0.4, format="csr", random_state=1, dtype=np.float32)
+    with MatrixWriter(tmp_path / "a.h5ad", list("vwxyz"), sparse=sparse, uns={"weights": {"ridge": 0.25}}) as w:
+        w.append(X[:7], [f"c{i}" for i in range(7)])
+        w.append(X[7:], [f"c{i}" for i in range(7, 12)])
+        w.set_obs(pd.DataFrame({"cell_type": ["T"] * 6 + ["B"] * 6}))
+    a = ad.read_h5ad(tmp_path / "a.h5ad")
+    assert a.shape == (12, 5) and list(a.var_names) == list("vwxyz") and a.obs_names[8] == "c8"
+    assert list(a.obs["cell_type"])[-1] == "B" and a.uns["weights"]["ridge"] == 0.25
+    np.testing.assert_array_equal(a.X.toarray() if sparse else a.X, X.toarray())
+    backed = ad.read_h5ad(tmp_path / "a.h5ad", backed="r")
+    got = backed.X[3:9]
+    np.testing.assert_array_equal(got.toarray() if sparse else got, X[3:9].toarray())
+
+
+def test_csc_matrices_of_other_tools_read_by_rows(tmp_path):
+    import anndata as ad
+
+    X = sp.random(20, 6, density=0.3, format="csc", random_state=2, dtype=np.float32)
+    ad.AnnData(X).write_h5ad(tmp_path / "csc.h5ad")
+    m = MatrixFile(tmp_path / "csc.h5ad")
+    np.testing.assert_array_equal(m.read(4, 11).toarray(), X.toarray()[4:11])
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_take_reads_rows_in_any_order_with_repeats(tmp_path, sparse):
+    X = sp.random(25, 4, density=0.5, format="csr", random_state=3, dtype=np.float32)
+    write_matrix(tmp_path / "t.h5ad", X if sparse else X.toarray(), [str(i) for i in range(25)], list("abcd"))
+    rows = np.array([19, 3, 3, 0, 24])
+    got = MatrixFile(tmp_path / "t.h5ad").take(rows)
+    np.testing.assert_array_equal(got.toarray() if sparse else got, X.toarray()[rows])

@@ -1,82 +1,73 @@
-"""Cell-by-feature matrices on disk, written and read in row chunks.
+"""Cell-by-feature matrices on disk as AnnData ``.h5ad`` files, written and read in row chunks.
 
-The layout is AnnData's ``.h5ad`` (``X`` dense or CSR, ``obs``/``var`` names), so every matrix the
-workflow writes (ingested inputs and targets, out-of-fold and test predictions) opens in scanpy
-with ``anndata.read_h5ad`` — and, unlike a pickled frame, reads back by row slices in bounded memory.
+Every matrix the workflow writes (ingested inputs and targets, target codes, out-of-fold and test
+predictions) is an ``.h5ad`` encoded by anndata's own element API (``write_elem``, and
+``sparse_dataset(...).append`` for chunked CSR), so it opens in scanpy with ``anndata.read_h5ad`` and
+reads back by row slices in memory bounded by one chunk.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
+from anndata.io import read_elem, sparse_dataset, write_elem
 
 from msci.io.artifacts import atomic_path
 
-_STR = h5py.string_dtype()
-
-
-def _write_index(group: h5py.Group, names: Sequence[str]) -> None:
-    group.attrs.update(
-        {
-            "encoding-type": "dataframe",
-            "encoding-version": "0.2.0",
-            "_index": "_index",
-            "column-order": np.array([], dtype=_STR),
-        }
-    )
-    ds = group.create_dataset("_index", data=np.asarray(names, dtype=object), dtype=_STR)
-    ds.attrs.update({"encoding-type": "string-array", "encoding-version": "0.2.0"})
-
-
-def _empty_dict(parent: h5py.Group, name: str) -> None:
-    g = parent.create_group(name)
-    g.attrs.update({"encoding-type": "dict", "encoding-version": "0.1.0"})
+_EMPTY_ELEMENTS = ("obsm", "varm", "obsp", "varp", "layers")
 
 
 def _row_chunk(n_cols: int) -> int:
-    """Rows per HDF5 chunk: about 4 MB of float32 per chunk."""
+    """Rows per HDF5 chunk of a dense ``X``: about 4 MB of float32 per chunk."""
     return int(max(1, min(4096, (1 << 20) // max(n_cols, 1))))
+
+
+def _names_frame(names: Sequence[str]) -> pd.DataFrame:
+    return pd.DataFrame(index=pd.Index(np.asarray(names, dtype=object).astype(str), dtype=object))
 
 
 class MatrixWriter:
     """Append row blocks of one matrix to an ``.h5ad`` file; the file appears only on ``close``.
 
-    Use as a context manager. Dense blocks give a dense ``X``; ``sparse=True`` stores CSR
-    (blocks may be dense or sparse). Memory stays bounded by one block.
+    Use as a context manager. Dense blocks give a dense ``X``; ``sparse=True`` stores CSR (blocks may
+    be dense or sparse; a 64-bit ``indptr``, so any number of non-zeros fits). ``obs`` columns and
+    ``uns`` entries given to :meth:`set_obs` / the constructor are written at close. Memory stays
+    bounded by one block.
     """
 
     def __init__(self, path: str | os.PathLike, var_names: Sequence[str], sparse: bool = False,
-                 dtype: np.dtype | type = np.float32) -> None:
+                 dtype: np.dtype | type = np.float32, uns: Mapping[str, Any] | None = None) -> None:
         self.path = Path(path)
         self.var_names = list(var_names)
         self.sparse = sparse
         self.dtype = np.dtype(dtype)
+        self.uns = dict(uns or {})
         self._stack: ExitStack | None = None
 
     def __enter__(self) -> MatrixWriter:
         self._stack = ExitStack()
         self._tmp = self._stack.enter_context(atomic_path(self.path))
         self._h5 = h5py.File(self._tmp, "w")
-        self._h5.attrs.update({"encoding-type": "anndata", "encoding-version": "0.1.0"})
+        self._obs: list[np.ndarray] = []
+        self._obs_columns: pd.DataFrame | None = None
         p = len(self.var_names)
-        self._obs: list[str] = []
-        self._nnz = 0
         if self.sparse:
-            g = self._h5.create_group("X")
-            g.attrs.update({"encoding-type": "csr_matrix", "encoding-version": "0.1.0"})
-            g.create_dataset("data", shape=(0,), maxshape=(None,), dtype=self.dtype, chunks=(1 << 18,))
-            g.create_dataset("indices", shape=(0,), maxshape=(None,), dtype=np.int32, chunks=(1 << 18,))
-            self._indptr = [np.zeros(1, dtype=np.int64)]
+            write_elem(self._h5, "X", sp.csr_matrix((0, p), dtype=self.dtype), dataset_kwargs={"chunks": (1 << 18,)})
+            # anndata writes a 32-bit indptr for an empty matrix; a 64-bit one lets appends pass 2**31 values.
+            del self._h5["X/indptr"]
+            self._h5["X"].create_dataset("indptr", data=np.zeros(1, np.int64), maxshape=(None,), chunks=(1 << 16,))
+            self._X = sparse_dataset(self._h5["X"])
         else:
-            ds = self._h5.create_dataset("X", shape=(0, p), maxshape=(None, p), dtype=self.dtype,
-                                         chunks=(_row_chunk(p), max(p, 1)))
-            ds.attrs.update({"encoding-type": "array", "encoding-version": "0.2.0"})
+            write_elem(self._h5, "X", np.zeros((0, p), dtype=self.dtype),
+                       dataset_kwargs={"maxshape": (None, p), "chunks": (_row_chunk(p), max(p, 1))})
         return self
 
     def append(self, block: np.ndarray | sp.spmatrix, obs_names: Sequence[str]) -> None:
@@ -86,18 +77,11 @@ class MatrixWriter:
             raise ValueError(f"block has {block.shape[1]} columns, expected {len(self.var_names)}")
         if len(obs_names) != n:
             raise ValueError("obs_names and block rows differ in length")
-        self._obs.extend(np.asarray(obs_names).astype(str).tolist())
+        self._obs.append(np.asarray(obs_names, dtype=object))
         if self.sparse:
             csr = sp.csr_matrix(block, dtype=self.dtype)
             csr.sort_indices()
-            g = self._h5["X"]
-            start = self._nnz
-            self._nnz += csr.nnz
-            g["data"].resize((self._nnz,))
-            g["indices"].resize((self._nnz,))
-            g["data"][start:] = csr.data
-            g["indices"][start:] = csr.indices
-            self._indptr.append(csr.indptr[1:].astype(np.int64) + start)
+            self._X.append(csr)
         else:
             ds = self._h5["X"]
             start = ds.shape[0]
@@ -105,28 +89,35 @@ class MatrixWriter:
             dense = block.toarray() if sp.issparse(block) else np.asarray(block)
             ds[start:] = dense.astype(self.dtype, copy=False)
 
+    def set_obs(self, columns: pd.DataFrame) -> None:
+        """Per-cell annotation columns (rows in the order cells were appended) written to ``obs``."""
+        self._obs_columns = columns
+
     def __exit__(self, exc_type, exc, tb) -> None:
         assert self._stack is not None
         try:
             if exc_type is None:
-                n = len(self._obs)
-                if self.sparse:
-                    g = self._h5["X"]
-                    g.create_dataset("indptr", data=np.concatenate(self._indptr))
-                    g.attrs["shape"] = np.array([n, len(self.var_names)], dtype=np.int64)
-                _write_index(self._h5.create_group("obs"), self._obs)
-                _write_index(self._h5.create_group("var"), self.var_names)
-                for name in ("obsm", "varm", "obsp", "varp", "layers", "uns"):
-                    _empty_dict(self._h5, name)
+                obs = _names_frame(np.concatenate(self._obs) if self._obs else [])
+                if self._obs_columns is not None:
+                    if len(self._obs_columns) != len(obs):
+                        raise ValueError(f"obs has {len(self._obs_columns)} rows, the matrix {len(obs)}")
+                    for c in self._obs_columns.columns:
+                        obs[c] = self._obs_columns[c].to_numpy()
+                write_elem(self._h5, "obs", obs)
+                write_elem(self._h5, "var", _names_frame(self.var_names))
+                for name in _EMPTY_ELEMENTS:
+                    write_elem(self._h5, name, {})
+                write_elem(self._h5, "uns", self.uns)
+                self._h5.attrs.update({"encoding-type": "anndata", "encoding-version": "0.1.0"})
             self._h5.close()
         finally:
             self._stack.__exit__(exc_type, exc, tb)
 
 
 def write_matrix(path: str | os.PathLike, X: np.ndarray | sp.spmatrix, obs_names: Sequence[str],
-                 var_names: Sequence[str]) -> None:
+                 var_names: Sequence[str], uns: Mapping[str, Any] | None = None) -> None:
     """Write a whole in-memory matrix (dense stays dense, sparse stays CSR), atomically."""
-    with MatrixWriter(path, var_names, sparse=sp.issparse(X)) as w:
+    with MatrixWriter(path, var_names, sparse=sp.issparse(X), uns=uns) as w:
         w.append(X, obs_names)
 
 
@@ -140,22 +131,65 @@ def decode_names(values: np.ndarray) -> np.ndarray:
     return arr.astype(str).astype(object)
 
 
+def frame_index(group: h5py.Group) -> np.ndarray:
+    """The index (``obs_names``/``var_names``) of an AnnData dataframe element, without its columns."""
+    return decode_names(read_elem(group[group.attrs.get("_index", "_index")]))
+
+
+class ElementRows:
+    """Row-chunk reads of one AnnData matrix element (``X`` or a layer): dense, or sparse via
+    anndata's ``sparse_dataset`` (CSR read by row slices; CSC is read whole, as it has no cheap rows)."""
+
+    def __init__(self, elem: h5py.Dataset | h5py.Group) -> None:
+        if isinstance(elem, h5py.Group):
+            self._sparse = sparse_dataset(elem)
+            self.format = self._sparse.format
+            self.shape = tuple(int(s) for s in self._sparse.shape)
+            self._whole = None
+        else:
+            self._dense = elem
+            self.format = "dense"
+            self.shape = tuple(int(s) for s in elem.shape)
+
+    @property
+    def sparse(self) -> bool:
+        return self.format != "dense"
+
+    def read(self, start: int, stop: int) -> np.ndarray | sp.csr_matrix:
+        if self.format == "dense":
+            return self._dense[start:stop]
+        if self.format == "csr":
+            return sp.csr_matrix(self._sparse[start:stop])
+        return self._in_memory()[start:stop]
+
+    def take(self, rows: np.ndarray) -> np.ndarray | sp.csr_matrix:
+        """Rows at positions ``rows`` (any order, repeats allowed), read in one sorted selection."""
+        rows = np.asarray(rows, dtype=np.int64)
+        uniq, inverse = np.unique(rows, return_inverse=True)
+        if self.format == "dense":
+            got = self._dense[uniq] if uniq.size else np.zeros((0, self.shape[1]), self._dense.dtype)
+        elif self.format == "csr":
+            got = sp.csr_matrix(self._sparse[uniq]) if uniq.size else sp.csr_matrix((0, self.shape[1]))
+        else:
+            got = self._in_memory()[uniq]
+        return got[inverse]
+
+    def _in_memory(self) -> sp.csr_matrix:
+        if self._whole is None:
+            self._whole = sp.csr_matrix(self._sparse.to_memory())
+        return self._whole
+
+
 class MatrixFile:
-    """Read access to a matrix written by :class:`MatrixWriter` (or any h5ad with dense/CSR ``X``)."""
+    """Read access to a matrix written by :class:`MatrixWriter` (or any h5ad with dense/sparse ``X``)."""
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
         with h5py.File(self.path, "r") as f:
-            x = f["X"]
-            self.sparse = isinstance(x, h5py.Group)
-            if self.sparse:
-                if x.attrs.get("encoding-type") != "csr_matrix":
-                    raise ValueError(f"{self.path}: X is {x.attrs.get('encoding-type')}, only CSR is read")
-                self.shape = tuple(int(s) for s in x.attrs["shape"])
-            else:
-                self.shape = tuple(int(s) for s in x.shape)
-            self.obs_names = decode_names(f["obs"][f["obs"].attrs.get("_index", "_index")][:])
-            self.var_names = decode_names(f["var"][f["var"].attrs.get("_index", "_index")][:])
+            x = ElementRows(f["X"])
+            self.sparse, self.shape = x.sparse, x.shape
+            self.obs_names = frame_index(f["obs"])
+            self.var_names = frame_index(f["var"])
 
     @property
     def n_rows(self) -> int:
@@ -165,24 +199,20 @@ class MatrixFile:
         """Rows ``start:stop`` (dense ndarray, or CSR for sparse files)."""
         stop = self.shape[0] if stop is None else min(stop, self.shape[0])
         with h5py.File(self.path, "r") as f:
-            return self._read(f, start, stop)
+            return ElementRows(f["X"]).read(start, stop)
 
-    def _read(self, f: h5py.File, start: int, stop: int) -> np.ndarray | sp.csr_matrix:
-        if not self.sparse:
-            return f["X"][start:stop]
-        g = f["X"]
-        indptr = g["indptr"][start : stop + 1]
-        lo, hi = int(indptr[0]), int(indptr[-1])
-        return sp.csr_matrix(
-            (g["data"][lo:hi], g["indices"][lo:hi], indptr - lo), shape=(stop - start, self.shape[1])
-        )
+    def take(self, rows: np.ndarray) -> np.ndarray | sp.csr_matrix:
+        """Rows at positions ``rows`` (any order): only those rows are read."""
+        with h5py.File(self.path, "r") as f:
+            return ElementRows(f["X"]).take(rows)
 
     def iter_chunks(self, chunk_rows: int = 4096) -> Iterator[tuple[int, int, np.ndarray | sp.csr_matrix]]:
         """Yield ``(start, stop, rows)`` over the whole matrix, one chunk in memory at a time."""
         with h5py.File(self.path, "r") as f:
+            x = ElementRows(f["X"])
             for start in range(0, self.shape[0], chunk_rows):
                 stop = min(start + chunk_rows, self.shape[0])
-                yield start, stop, self._read(f, start, stop)
+                yield start, stop, x.read(start, stop)
 
     def read_rows(self, rows: np.ndarray, chunk_rows: int = 4096) -> np.ndarray | sp.csr_matrix:
         """Rows at positions ``rows`` (any order), read chunk by chunk."""
