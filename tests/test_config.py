@@ -26,6 +26,15 @@ from msci.models.registry import parameter_names
     ({"ensemble": {"method": "fixed"}}, "ensemble.method fixed needs a positive weight in ensemble.weights for a "),
     ({"ensemble": {"method": "fixed", "weights": {"mlp": 1}}}, "for a multi model (blended: cnn1d, ridge)"),
     ({"ensemble": {"method": "fixed", "weights": {"rigde": 1}}}, "ensemble.weights names unknown model(s) rigde"),
+    ({"input": {"cite": {"format": "anndata", "inputs": "a.h5ad", "targets": "b.h5ad"}}},
+     "input has no entry for modality multi; add one, or set modalities: [cite]"),
+    ({"input": {"cite": {"format": "h5ad", "inputs": "a.h5ad", "targets": "b.h5ad"}}}, "'h5ad' is not one of"),
+    ({"input": {"multi": {"format": "mudata", "inputs": "atac", "targets": "rna"}}, "modalities": ["multi"]},
+     "'path' is a required property"),
+    ({"input": {"cite": {"format": "anndata", "inputs": "a.h5ad", "targets": "b.h5ad", "normalise": "tfidf"}},
+      "modalities": ["cite"]}, "'normalise' was unexpected"),
+    ({"input": {"cite": {"format": "anndata", "inputs": "a.h5ad", "targets": "b.h5ad"}}, "modalities": ["cite"],
+      "data_dir": "comp"}, "give either data_dir (competition files) or input (your own data), not both"),
 ])
 def test_config_mistake_fails_at_dag_build_naming_it(tmp_path, override, message):
     path = tmp_path / "bad.yaml"

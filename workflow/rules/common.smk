@@ -29,10 +29,33 @@ check_feature_names()
 validate(config, "../schemas/config.schema.yaml")
 
 LIB = Path(workflow.basedir) / "workflow" / "scripts" / "msci"
-DEMO = not config["data_dir"]
+MODALITIES = list(config["modalities"])
+# Own data (`input:`): AnnData/MuData per modality, predictions.h5ad out, no evaluation ids.
+OWN = bool(config["input"])
+DEMO = not config["data_dir"] and not OWN
 DATA = config["data_dir"] or "resources/demo/data"
 HIDDEN = "resources/demo/hidden"
-MODALITIES = list(config["modalities"])
+
+
+def check_own_input():
+    """`input:` needs an entry per configured modality, and excludes `data_dir`."""
+    if not OWN:
+        return
+    if config["data_dir"]:
+        raise ValueError("config: give either data_dir (competition files) or input (your own data), not both")
+    missing = [m for m in MODALITIES if m not in config["input"]]
+    if missing:
+        raise ValueError(f"config: input has no entry for modality {', '.join(missing)}; add one, or set "
+                         f"modalities: [{', '.join(m for m in MODALITIES if m in config['input'])}]")
+    for m, spec in config["input"].items():
+        if spec["format"] == "anndata" and "path" in spec:
+            raise ValueError(f"config: input.{m}.path is for format mudata; format anndata names files in "
+                             f"inputs and targets")
+
+
+check_own_input()
+# Own-data modalities whose test cells are named by an obs column: their targets (if any) are scored.
+SCORED = [m for m in MODALITIES if OWN and config["input"][m].get("test")]
 COMPETITION_FILES = [
     f"{split}_{m}_{kind}.h5"
     for m in ("cite", "multi")
@@ -119,8 +142,26 @@ def modality_files(modality):
     }
 
 
+def own_spec(modality):
+    """A modality's own-data entry (schema defaults filled in), or None for competition files."""
+    return sorted_dict(config["input"][modality]) if OWN else None
+
+
+def own_files(modality):
+    spec = config["input"][modality]
+    if spec["format"] == "mudata":
+        return {"data": spec["path"]}
+    return {"inputs": spec["inputs"], "targets": spec["targets"]}
+
+
+def ingest_files(wc):
+    return own_files(wc.modality) if OWN else modality_files(wc.modality)
+
+
 def input_files_to_check(wc):
-    """Every input file of the run, checked together before any expensive step."""
+    """Every input file of the run, checked together before any expensive step (own data: the modality's)."""
+    if OWN:
+        return own_files(wc.modality)
     files = {f"{m}_{k}": v for m in MODALITIES for k, v in modality_files(m).items() if k != "metadata"}
     files.update(metadata=data_file("metadata.csv"), evaluation_ids=data_file("evaluation_ids.csv"))
     sample = data_file("sample_submission.csv")
@@ -168,12 +209,13 @@ check_config()
 
 
 def final_targets():
-    targets = ["results/submission.csv", "results/report/index.html"]
+    targets = ["results/report/index.html"]
+    targets += expand("results/{modality}/predictions.h5ad", modality=MODALITIES) if OWN else ["results/submission.csv"]
     for m in MODALITIES:
         targets += expand("results/{modality}/models/{model}/metrics.json", modality=m, model=models_for(m))
         targets.append(f"results/{m}/ensemble/metrics.json")
         targets += [f"results/{m}/adversarial.metrics.json", f"results/{m}/cell_type.metrics.json"]
-    if DEMO:
+    if DEMO or SCORED:
         targets.append("results/score.json")
     return targets
 
@@ -217,7 +259,7 @@ def report_inputs(wildcards):
         files[f"{m}_ensemble_oof"] = f"results/{m}/ensemble/oof.h5ad"
         for model in models_for(m):
             files[f"{m}_model_{model}"] = f"results/{m}/models/{model}/metrics.json"
-    if DEMO:
+    if DEMO or SCORED:
         files["score"] = "results/score.json"
     return files
 

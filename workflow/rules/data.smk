@@ -1,4 +1,5 @@
-# Demo data (when no data_dir is configured) and chunked ingest of the competition files.
+# Demo data (when neither data_dir nor input is configured) and chunked ingest of the competition
+# files or of the user's own AnnData/MuData.
 
 
 if DEMO:
@@ -34,6 +35,7 @@ rule check_inputs:
         summary="results/{modality}/ingest/checked.json",
     params:
         modalities=MODALITIES,
+        own=lambda wc: own_spec(wc.modality),
         code=code_hash("check_inputs.py"),
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,
@@ -50,7 +52,7 @@ rule check_inputs:
 
 rule ingest:
     input:
-        unpack(lambda wc: modality_files(wc.modality)),
+        unpack(ingest_files),
         # Each modality's check covers every input file (the evaluation ids need all test cells) but
         # records only its own modality, so a rerun check for another reason changes nothing here.
         checked=rules.check_inputs.output.summary,
@@ -61,6 +63,8 @@ rule ingest:
     params:
         chunk_rows=config["ingest"]["chunk_rows"],
         sparse_inputs=config["ingest"]["sparse_inputs"],
+        own=lambda wc: own_spec(wc.modality),
+        fit_on=config["features"]["fit_on"],
         code=code_hash("ingest.py"),
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,
@@ -73,3 +77,28 @@ rule ingest:
         "../../envs/msci.yaml"
     script:
         "../scripts/ingest.py"
+
+
+if SCORED:
+
+    rule test_targets:
+        input:
+            unpack(ingest_files),
+            checked=rules.check_inputs.output.summary,
+        output:
+            targets="results/{modality}/ingest/test_targets.h5ad",
+        params:
+            own=lambda wc: own_spec(wc.modality),
+            chunk_rows=config["ingest"]["chunk_rows"],
+            code=code_hash("test_targets.py"),
+        resources:
+            mem_mb=lambda wc, attempt: 4000 * attempt,
+            runtime=60,
+        log:
+            "logs/test_targets/{modality}.log",
+        benchmark:
+            "benchmarks/test_targets/{modality}.tsv"
+        conda:
+            "../../envs/msci.yaml"
+        script:
+            "../scripts/test_targets.py"

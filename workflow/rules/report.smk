@@ -9,6 +9,7 @@ rule report:
     params:
         modalities=MODALITIES,
         models={m: models_for(m) for m in MODALITIES},
+        own_data=OWN,
         code=code_hash("report.py"),
     resources:
         mem_mb=lambda wc, attempt: 8000 * attempt,

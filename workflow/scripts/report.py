@@ -12,4 +12,4 @@ with logged(sm.log[0]):
             "models": {n: sm.input[f"{m}_model_{n}"] for n in sm.params.models[m]}}
         for m in sm.params.modalities
     }
-    write_report(sm.output.html, modalities, score_path=sm.input.get("score"))
+    write_report(sm.output.html, modalities, score_path=sm.input.get("score"), own_data=sm.params.own_data)

@@ -115,17 +115,36 @@ def per_target_plot(r: pd.Series, max_bars: int = 150) -> str:
     return _png(fig)
 
 
-def write_report(out_path: str, modalities: Mapping[str, Mapping[str, object]], score_path: str | None = None) -> None:
+def score_section(score: Mapping[str, Mapping]) -> list[str]:
+    """The test score: public/private days of the competition's hidden targets, or own data's test
+    cells (overall and per annotated cell type)."""
+    if all("pearson" in v for v in score.values()):
+        parts = ["<h2>Score on the test cells' own targets</h2>"]
+        for k, v in score.items():
+            rows = [{"predictor": "blend", "pearson": v["pearson"]}]
+            rows += [{"predictor": n, "pearson": x} for n, x in (v.get("models") or {}).items()]
+            if "baseline_mean_profile" in v:
+                rows.append({"predictor": "training mean profile", "pearson": v["baseline_mean_profile"]})
+            parts += [f"<h3>{html.escape(k)}: {v['n_cells']} test cells</h3>", _table(rows, ["predictor", "pearson"])]
+            if v.get("by_cell_type"):
+                parts += [f"<h4>{html.escape(k)}: blend per annotated cell type</h4>",
+                          _table([{"cell_type": t, "pearson": e["pearson"], "cells": e["n_cells"]}
+                                  for t, e in sorted(v["by_cell_type"].items())], ["cell_type", "pearson", "cells"])]
+        return parts
+    return ["<h2>Score on the hidden demo targets</h2>",
+            _table([{"task": k, **v} for k, v in score.items()], ["task", "public", "private"])]
+
+
+def write_report(out_path: str, modalities: Mapping[str, Mapping[str, object]], score_path: str | None = None,
+                 own_data: bool = False) -> None:
     """Write the page. ``modalities[m]`` holds paths: ``cells, adversarial, adversarial_metrics,
     cell_type_metrics, ensemble_metrics, ensemble_oof, codec, targets`` and ``models`` (name → metrics.json)."""
     parts = ["<h1>msci report</h1>"]
-    if set(modalities) != {"cite", "multi"}:
+    if set(modalities) != {"cite", "multi"} and not own_data:
         parts.append(f"<p><b>One-modality run:</b> the submission holds the evaluation rows of "
                      f"{html.escape(', '.join(modalities))} cells only; the other rows are left out.</p>")
     if score_path and Path(score_path).exists():
-        score = json.loads(Path(score_path).read_text())
-        parts += ["<h2>Score on the hidden demo targets</h2>",
-                  _table([{"task": k, **v} for k, v in score.items()], ["task", "public", "private"])]
+        parts += score_section(json.loads(Path(score_path).read_text()))
     for m, paths in modalities.items():
         cells = pd.read_parquet(paths["cells"])
         adv = pd.read_parquet(paths["adversarial"])
@@ -142,7 +161,9 @@ def write_report(out_path: str, modalities: Mapping[str, Mapping[str, object]], 
                      "fit_seconds": None})
         parts += [f"<h2>{html.escape(m)}</h2>",
                   "<h3>Adversarial validation</h3>", adversarial_plot(adv, cells, adv_m),
-                  f"<p>cell-type classifier out-of-fold accuracy: {ct_m['oof_accuracy']:.3f}</p>",
+                  "<p>cell-type classifier out-of-fold accuracy: "
+                  + (f"{ct_m['oof_accuracy']:.3f}</p>" if ct_m.get("oof_accuracy") is not None
+                     else f"none ({html.escape(ct_m.get('skipped', ''))})</p>"),
                   "<h3>Models (cross-validation)</h3>", models_plot({**models, "blend": ens}),
                   _table(rows, ["model", "cv_pearson", "good_validation", "weight", "fit_seconds"]),
                   f"<p>blend: {html.escape(ens['method'])} weights fit on {ens['n_fit_cells']} "

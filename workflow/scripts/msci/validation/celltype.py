@@ -17,6 +17,7 @@ from msci.validation.adversarial import make_classifier
 
 log = logging.getLogger(__name__)
 HIDDEN = "hidden"
+UNKNOWN = "unknown"  # own data without a cell-type column
 
 
 def predict_cell_types(features: pd.DataFrame, cells: pd.DataFrame, classifier: str = "logistic",
@@ -25,14 +26,18 @@ def predict_cell_types(features: pd.DataFrame, cells: pd.DataFrame, classifier: 
     ``p_<type>`` probabilities (out-of-fold for train cells); plus metrics (OOF accuracy)."""
     meta = cells.loc[features.index]
     X = features.to_numpy(np.float32)
-    train = (meta["split"] == "train").to_numpy() & (meta["cell_type"] != HIDDEN).to_numpy()
+    train = (meta["split"] == "train").to_numpy() & (~meta["cell_type"].isin([HIDDEN, UNKNOWN])).to_numpy()
     y = meta["cell_type"].to_numpy()[train].astype(str)
     classes = np.unique(y)
     if len(classes) < 2:
-        raise ValueError("cell-type prediction needs at least two annotated cell types among training cells")
-    k = int(min(n_splits, np.bincount(np.searchsorted(classes, y)).min()))
-    if k < 2:
-        raise ValueError("a cell type has fewer than two training cells; cannot cross-validate")
+        log.warning("fewer than two annotated cell types among training cells: every cell typed %r", UNKNOWN)
+        out = pd.DataFrame({"cell_type": UNKNOWN, "predicted": UNKNOWN, f"p_{UNKNOWN}": np.float32(1)},
+                           index=features.index)
+        return out, {"classifier": classifier, "oof_accuracy": None, "classes": [UNKNOWN],
+                     "skipped": "fewer than two annotated cell types among training cells"}
+    # Folds stratified on type; a type rarer than the folds is simply absent from some fold models.
+    counts = np.bincount(np.searchsorted(classes, y))
+    k = int(min(n_splits, max(2, counts.max())))
     proba = np.zeros((len(X), len(classes)))
     Xtr, tr_idx, other = X[train], np.flatnonzero(train), np.flatnonzero(~train)
     for fit_rows, held in StratifiedKFold(k, shuffle=True, random_state=seed).split(Xtr, y):

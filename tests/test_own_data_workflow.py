@@ -1,0 +1,135 @@
+"""End-to-end runs on own data: an AnnData pair (CITE) and a MuData file (Multiome) in, predictions.h5ad
+and score.json out; and, when MSCI_REAL_DATA points at the shared real data, a run on it."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+import yaml
+from conftest import REPO, run_snakemake
+
+pytestmark = pytest.mark.slow
+TINY = str(REPO / "tests" / "tiny.yaml")
+
+
+def workflow_with_models(root: Path, keep: tuple[str, ...]) -> tuple[Path, Path]:
+    """A copy of the workflow whose config.yaml keeps only the models ``keep`` (a config file given
+    with --configfile adds to the default models; it cannot remove them), and tests/tiny.yaml for it."""
+    import shutil
+
+    dst = root / "wf"
+    dst.mkdir()
+    for item in ("Snakefile", "workflow", "envs"):
+        src = REPO / item
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, dst / item)
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["models"] = {k: v for k, v in config["models"].items() if k in keep}
+    (dst / "config.yaml").write_text(yaml.safe_dump(config))
+    tiny = yaml.safe_load(Path(TINY).read_text())
+    tiny["models"] = {k: v for k, v in tiny["models"].items() if k in keep}
+    (root / "tiny.yaml").write_text(yaml.safe_dump(tiny))
+    return dst / "Snakefile", root / "tiny.yaml"
+
+
+def latent_counts(n: int, p: int, g: int, seed: int) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+    """Counts driven by a few latent factors per cell, targets from the same factors, and cell types."""
+    rng = np.random.default_rng(seed)
+    types = rng.integers(0, 4, n)
+    z = rng.normal(size=(4, 5))[types] + 0.5 * rng.normal(size=(n, 5))
+    counts = rng.poisson(np.exp(z @ rng.normal(scale=0.6, size=(5, p)) - 1.0)).astype(np.float32)
+    targets = (z @ rng.normal(size=(5, g)) + 0.3 * rng.normal(size=(n, g))).astype(np.float32)
+    return sp.csr_matrix(counts), targets, np.array(["T", "B", "NK", "Mono"])[types]
+
+
+def write_own_data(root: Path, seed: int = 0) -> dict:
+    """An RNA/ADT AnnData pair split by obs column and a MuData (ATAC peaks → RNA) split by missing targets."""
+    import mudata as md
+
+    md.set_options(pull_on_update=False)
+    n = 300
+    X, Y, types = latent_counts(n, 120, 10, seed)
+    cells = [f"c{i}" for i in range(n)]
+    obs = pd.DataFrame({"batch": np.where(np.arange(n) < 200, "d1", "d2"), "cell_type": types}, index=cells)
+    ad.AnnData(X, obs=obs, var=pd.DataFrame(index=[f"G{j}" for j in range(120)])).write_h5ad(root / "rna.h5ad")
+    ad.AnnData(Y, obs=pd.DataFrame(index=cells), var=pd.DataFrame(index=[f"CD{j}" for j in range(10)])
+               ).write_h5ad(root / "adt.h5ad")
+    peaks = [f"chr{1 + j % 3}:{1000 * j}-{1000 * j + 500}" for j in range(150)]
+    A, R, _ = latent_counts(n, 150, 30, seed + 1)
+    atac = ad.AnnData(A, obs=pd.DataFrame(index=cells), var=pd.DataFrame(index=peaks))
+    rna = ad.AnnData(sp.csr_matrix(np.maximum(R, 0)), obs=pd.DataFrame(index=cells),
+                     var=pd.DataFrame(index=[f"GENE{j}" for j in range(30)]))
+    md.MuData({"atac": atac, "rna": rna[:220].copy()}).write(root / "multiome.h5mu")
+    return {
+        "modalities": ["cite", "multi"],
+        "input": {
+            "cite": {"format": "anndata", "inputs": str(root / "rna.h5ad"), "targets": str(root / "adt.h5ad"),
+                     "normalize": "log1p_cp10k", "test": {"column": "batch", "value": "d2"},
+                     "obs": {"day": "batch", "cell_type": "cell_type"}},
+            "multi": {"format": "mudata", "path": str(root / "multiome.h5mu"), "inputs": "atac", "targets": "rna",
+                      "normalize": "tfidf"},
+        },
+    }
+
+
+def test_own_anndata_and_mudata_run_to_predictions_and_a_score_with_test_targets_kept_out(tmp_path):
+    config = write_own_data(tmp_path)
+    (tmp_path / "own.yaml").write_text(yaml.safe_dump(config))
+    snakefile, tiny = workflow_with_models(tmp_path, ("ridge", "mlp"))
+    run_snakemake(tmp_path, "-s", str(snakefile), "--configfile", str(tiny), str(tmp_path / "own.yaml"))
+    results = tmp_path / "results"
+    assert not (results / "submission.csv").exists()
+    cite = ad.read_h5ad(results / "cite" / "predictions.h5ad")
+    assert cite.shape == (100, 10) and list(cite.obs_names) == [f"c{i}" for i in range(200, 300)]
+    assert cite.uns["weights"] and "standardised" in cite.uns["scale"]
+    multi = ad.read_h5ad(results / "multi" / "predictions.h5ad")
+    assert multi.shape == (80, 30) and list(multi.obs_names) == [f"c{i}" for i in range(220, 300)]
+    # Training saw only training cells' targets.
+    from msci.io.matrix import MatrixFile
+
+    assert set(MatrixFile(results / "cite" / "ingest" / "targets.h5ad").obs_names) == {f"c{i}" for i in range(200)}
+    # CITE's test cells have targets (the obs-column split): scored, ridge and the blend beat one mean profile.
+    score = json.loads((results / "score.json").read_text())
+    assert set(score) == {"cite"} and score["cite"]["n_cells"] == 100
+    assert score["cite"]["models"]["ridge"] > score["cite"]["baseline_mean_profile"]
+    assert score["cite"]["pearson"] > score["cite"]["baseline_mean_profile"]
+    assert set(score["cite"]["by_cell_type"]) == {"T", "B", "NK", "Mono"}
+    assert "Score on the test cells' own targets" in (results / "report" / "index.html").read_text()
+    cells = pd.read_parquet(results / "cite" / "ingest" / "cells.parquet")
+    assert sorted(cells["day"].unique()) == [0, 1]
+
+
+@pytest.mark.skipif(not os.environ.get("MSCI_REAL_DATA"), reason="MSCI_REAL_DATA is not set")
+def test_real_cite_and_multiome_subsets_beat_the_mean_profile(tmp_path):
+    import mudata as md
+
+    md.set_options(pull_on_update=False)
+    real = Path(os.environ["MSCI_REAL_DATA"])
+    cite_dir = real / "neurips2021_bmmc_cite_starter"
+    multiome = md.read_h5mu(real / "muon_pbmc_multiome_subset" / "test_rna_atac.h5mu")
+    rng = np.random.default_rng(0)
+    multiome["atac"].obs["split"] = np.where(rng.random(multiome.n_obs) < 0.3, "test", "train")
+    multiome.write(tmp_path / "multiome.h5mu")
+    config = {
+        "input": {
+            "cite": {"format": "anndata", "inputs": str(cite_dir / "cite_starter.output_rna.h5ad"),
+                     "targets": str(cite_dir / "cite_starter.output_mod2.h5ad"),
+                     "test": {"column": "batch", "value": "s1d2"}, "obs": {"day": "batch", "cell_type": "cell_type"}},
+            "multi": {"format": "mudata", "path": str(tmp_path / "multiome.h5mu"), "inputs": "atac", "targets": "rna",
+                      "normalize": "tfidf", "target_normalize": "log1p_cp10k",
+                      "test": {"column": "split", "value": "test"}},
+        },
+    }
+    (tmp_path / "real.yaml").write_text(yaml.safe_dump(config))
+    snakefile, tiny = workflow_with_models(tmp_path, ("ridge",))
+    run_snakemake(tmp_path, "-s", str(snakefile), "--configfile", str(tiny), str(tmp_path / "real.yaml"))
+    score = json.loads((tmp_path / "results" / "score.json").read_text())
+    assert score["cite"]["n_cells"] == 289
+    for m in ("cite", "multi"):
+        assert score[m]["models"]["ridge"] > score[m]["baseline_mean_profile"] + 0.05, score[m]
