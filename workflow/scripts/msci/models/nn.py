@@ -88,6 +88,11 @@ class NeuralRegressor(RegressorMixin, BaseEstimator):
             Xv, yv = eval_set[0]
             valid = (torch.tensor(self._scale(Xv), device=self.device_), np.asarray(yv, dtype=np.float32))
         self.net_ = self._network(X.shape[1], y.shape[1]).to(self.device_)
+        # BatchNorm's eval-time statistics: the plain average over the current epoch's batches (reset
+        # each epoch), not a 0.1-momentum trace that a small dataset's few batches never bring close.
+        norms = [m for m in self.net_.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+        for m in norms:
+            m.momentum = None
         opt = torch.optim.AdamW(self.net_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         n = len(Xt)
         batch = min(self.batch_size, n)
@@ -104,6 +109,8 @@ class NeuralRegressor(RegressorMixin, BaseEstimator):
         t0 = time.perf_counter()
         for epoch in range(self.epochs):
             self.net_.train()
+            for m in norms:
+                m.reset_running_stats()
             perm = torch.randperm(n, generator=gen).to(self.device_)
             total = 0.0
             for s in range(steps):
