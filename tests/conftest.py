@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from msci.simulate import ModalitySize, SimulationConfig, simulate_competition
 
@@ -69,3 +71,41 @@ def checkout_stays_clean():
     yield
     new = sorted(_checkout_state(skip) - before)
     assert not new, f"the test run wrote into the checkout: {new[:10]}"
+
+
+TINY_YAML = str(REPO / "tests" / "tiny.yaml")
+
+
+@pytest.fixture(scope="session")
+def workflow_copy(tmp_path_factory) -> Path:
+    """A private copy of the workflow, so tests may edit its library without touching the repo."""
+    dst = tmp_path_factory.mktemp("wf")
+    for item in ("Snakefile", "config.yaml", "workflow", "envs"):
+        src = REPO / item
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, dst / item)
+    return dst
+
+
+@pytest.fixture(scope="session")
+def demo_run(workflow_copy, tmp_path_factory) -> Path:
+    """The whole workflow on tiny demo data, run once per session (tests read it, or copy it to change it)."""
+    run = tmp_path_factory.mktemp("run")
+    run_snakemake(run, "-s", str(workflow_copy / "Snakefile"), "--configfile", TINY_YAML)
+    return run
+
+
+def workflow_with_models(root: Path, keep: tuple[str, ...]) -> tuple[Path, Path]:
+    """A copy of the workflow whose config.yaml keeps only the models ``keep`` (a config file given
+    with --configfile adds to the default models; it cannot remove them), and tests/tiny.yaml for it."""
+    dst = root / "wf"
+    dst.mkdir()
+    for item in ("Snakefile", "workflow", "envs"):
+        src = REPO / item
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, dst / item)
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["models"] = {k: v for k, v in config["models"].items() if k in keep}
+    (dst / "config.yaml").write_text(yaml.safe_dump(config))
+    tiny = yaml.safe_load(Path(TINY_YAML).read_text())
+    tiny["models"] = {k: v for k, v in tiny["models"].items() if k in keep}
+    (root / "tiny.yaml").write_text(yaml.safe_dump(tiny))
+    return dst / "Snakefile", root / "tiny.yaml"

@@ -57,11 +57,9 @@ def _rule_of(comment: str) -> str:
     return comment.removeprefix("rule_").split("_wildcards_")[0]
 
 
-def test_workflow_through_slurm_matches_a_local_run_and_reruns_one_model(slurm, tmp_path):
-    local, cluster = tmp_path / "local", tmp_path / "cluster"
-    local.mkdir()
+def test_workflow_through_slurm_matches_a_local_run_and_reruns_one_model(slurm, demo_run, tmp_path):
+    local, cluster = demo_run, tmp_path / "cluster"  # the local run: the session's finished tiny run
     cluster.mkdir()
-    run_snakemake(local, "--configfile", TINY)
     before = set(submitted_jobs()["job_id"])
     run_snakemake(cluster, "--configfile", TINY, *SLURM_ARGS)
     jobs = submitted_jobs()

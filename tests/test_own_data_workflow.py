@@ -13,29 +13,9 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 import yaml
-from conftest import REPO, run_snakemake
+from conftest import run_snakemake, workflow_with_models
 
 pytestmark = pytest.mark.slow
-TINY = str(REPO / "tests" / "tiny.yaml")
-
-
-def workflow_with_models(root: Path, keep: tuple[str, ...]) -> tuple[Path, Path]:
-    """A copy of the workflow whose config.yaml keeps only the models ``keep`` (a config file given
-    with --configfile adds to the default models; it cannot remove them), and tests/tiny.yaml for it."""
-    import shutil
-
-    dst = root / "wf"
-    dst.mkdir()
-    for item in ("Snakefile", "workflow", "envs"):
-        src = REPO / item
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, dst / item)
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
-    config["models"] = {k: v for k, v in config["models"].items() if k in keep}
-    (dst / "config.yaml").write_text(yaml.safe_dump(config))
-    tiny = yaml.safe_load(Path(TINY).read_text())
-    tiny["models"] = {k: v for k, v in tiny["models"].items() if k in keep}
-    (root / "tiny.yaml").write_text(yaml.safe_dump(tiny))
-    return dst / "Snakefile", root / "tiny.yaml"
 
 
 def latent_counts(n: int, p: int, g: int, seed: int) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
