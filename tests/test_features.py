@@ -57,6 +57,12 @@ def test_qc_sums_equal_a_direct_computation(tmp_path):
     np.testing.assert_allclose(qc["qc_mt_fraction"], expected, rtol=1e-5)
 
 
+def test_peaks_group_by_chromosome_whichever_separator_names_them():
+    peaks = ["chr1:10-20", "chr1-30-40", "chr2_50_60", "chrX:1-2", "chr10:5-9", "GL000194.1:1-2", "KI270711.1-5-6"]
+    groups = {k: list(v) for k, v in chromosome_groups(peaks).items()}
+    assert groups == {"chr1": [0, 1], "chr2": [2], "chrX": [3], "chr10": [4], "contigs": [5, 6]}
+
+
 def test_svd_per_chromosome_reduces_each_group_and_keeps_contigs_raw(tmp_path):
     rng = np.random.default_rng(2)
     n = 120

@@ -1,6 +1,7 @@
 """Multiome peaks reduced per chromosome: a truncated SVD of each chromosome's peaks.
 
-Peaks are named ``chrN:start-end``; columns are grouped by the prefix before ``:``. All
+Peaks are named ``chrN:start-end`` (the competition, 10x) or ``chrN-start-end`` / ``chrN_start_end``
+(other tools); columns are grouped by their ``chrN`` prefix. All
 chromosomes share each pass over the CSR matrix (see :func:`randomized_svd_by_groups`), so the
 whole family costs a handful of chunked reads. Unplaced contigs (``GL…``, ``KI…``: few peaks)
 are kept raw or reduced together.
@@ -24,8 +25,8 @@ CONTIGS = "contigs"
 
 def chromosome_groups(peaks) -> dict[str, np.ndarray]:
     """Column positions per chromosome (``chr…`` prefixes) and one ``contigs`` group for the rest."""
-    prefix = pd.Series([str(p).split(":", 1)[0] for p in peaks])
-    is_chrom = prefix.str.startswith("chr").to_numpy()
+    prefix = pd.Series(np.asarray(peaks, dtype=str)).str.extract(r"^(chr[^:_\-]+)[:_\-]", expand=False)
+    is_chrom = prefix.notna().to_numpy()
     groups = {c: np.flatnonzero((prefix == c).to_numpy()) for c in pd.unique(prefix[is_chrom])}
     if (~is_chrom).any():
         groups[CONTIGS] = np.flatnonzero(~is_chrom)
