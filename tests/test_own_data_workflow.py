@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 import yaml
-from conftest import run_snakemake, workflow_with_models
+from conftest import REPO, run_snakemake, workflow_with_models
 
 pytestmark = pytest.mark.slow
 
@@ -87,28 +87,15 @@ def test_own_anndata_and_mudata_run_to_predictions_and_a_score_with_test_targets
 
 @pytest.mark.skipif(not os.environ.get("MSCI_REAL_DATA"), reason="MSCI_REAL_DATA is not set")
 def test_real_cite_and_multiome_subsets_beat_the_mean_profile(tmp_path):
-    import mudata as md
+    import importlib.util
 
-    md.set_options(pull_on_update=False)
-    real = Path(os.environ["MSCI_REAL_DATA"])
-    cite_dir = real / "neurips2021_bmmc_cite_starter"
-    multiome = md.read_h5mu(real / "muon_pbmc_multiome_subset" / "test_rna_atac.h5mu")
-    rng = np.random.default_rng(0)
-    multiome["atac"].obs["split"] = np.where(rng.random(multiome.n_obs) < 0.3, "test", "train")
-    multiome.write(tmp_path / "multiome.h5mu")
-    config = {
-        "input": {
-            "cite": {"format": "anndata", "inputs": str(cite_dir / "cite_starter.output_rna.h5ad"),
-                     "targets": str(cite_dir / "cite_starter.output_mod2.h5ad"),
-                     "test": {"column": "batch", "value": "s1d2"}, "obs": {"day": "batch", "cell_type": "cell_type"}},
-            "multi": {"format": "mudata", "path": str(tmp_path / "multiome.h5mu"), "inputs": "atac", "targets": "rna",
-                      "normalize": "tfidf", "target_normalize": "log1p_cp10k",
-                      "test": {"column": "split", "value": "test"}},
-        },
-    }
-    (tmp_path / "real.yaml").write_text(yaml.safe_dump(config))
+    # The configuration bench/own_data.py measures the README's table with.
+    spec = importlib.util.spec_from_file_location("own_data_bench", REPO / "bench" / "own_data.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    config = bench.write_config(Path(os.environ["MSCI_REAL_DATA"]), tmp_path, seed=0)
     snakefile, tiny = workflow_with_models(tmp_path, ("ridge",))
-    run_snakemake(tmp_path, "-s", str(snakefile), "--configfile", str(tiny), str(tmp_path / "real.yaml"))
+    run_snakemake(tmp_path, "-s", str(snakefile), "--configfile", str(tiny), str(config))
     score = json.loads((tmp_path / "results" / "score.json").read_text())
     assert score["cite"]["n_cells"] == 289
     for m in ("cite", "multi"):
