@@ -10,7 +10,7 @@ baseline that predicts every cell as the training cells' mean profile, beside ea
 The ``ridge`` model is the TruncatedSVD + ridge baseline.
 
 Run: ``.venv/bin/python bench/own_data.py [--real ../shared/data/real] [--workdir DIR] [--cores 2]``
-(about 15 minutes on 2 cores).
+(about 10 minutes on 2 cores).
 """
 
 from __future__ import annotations

@@ -35,6 +35,8 @@ from msci.models.registry import parameter_names
       "modalities": ["cite"]}, "'normalise' was unexpected"),
     ({"input": {"cite": {"format": "anndata", "inputs": "a.h5ad", "targets": "b.h5ad"}}, "modalities": ["cite"],
       "data_dir": "comp"}, "give either data_dir (competition files) or input (your own data), not both"),
+    ({"input": {"cite": {"format": "anndata", "inputs": "a.h5ad", "targets": "b.h5ad"}}, "modalities": ["cite"],
+      "ensemble": {"external": [{"path": "other.csv", "weight": 1}]}}, "an own-data run (input:) has none"),
 ])
 def test_config_mistake_fails_at_dag_build_naming_it(tmp_path, override, message):
     path = tmp_path / "bad.yaml"

@@ -144,6 +144,10 @@ def _bad_cases():
     def nothing(rna, adt, tmp):
         pass
 
+    def negative_count(rna, adt, tmp):
+        rna.X = rna.X.tocsr()
+        rna.X.data[0] = -1.0
+
     return [
         ("targets missing for all training cells", rename_targets, {}, ["no cell has targets", "adt.h5ad"]),
         ("mismatched cell names", extra_target_cell, {}, ["not cells of", "stranger"]),
@@ -153,6 +157,10 @@ def _bad_cases():
         ("layer does not exist", nothing, {"layer": "spliced"}, ["no layer 'spliced'", "layers: counts"]),
         ("non-finite input", nan_value, {}, ["non-finite", "rna.h5ad"]),
         ("non-finite target", inf_target, {}, ["non-finite", "adt.h5ad"]),
+        ("negative counts", negative_count, {"normalize": "log1p_cp10k"},
+         ["negative values", "normalize log1p_cp10k expects counts", "rna.h5ad"]),
+        ("negative target counts", nothing, {"target_normalize": "log1p_cp10k"},
+         ["negative values", "target_normalize log1p_cp10k expects counts", "adt.h5ad"]),
     ]
 
 
@@ -216,3 +224,36 @@ def test_sparse_matrices_store_a_64_bit_indptr(tmp_path):
                  list("abcde"), list("wxyz"))
     with h5py.File(tmp_path / "s.h5ad") as f:
         assert f["X/indptr"].dtype == np.int64 and f["X/indices"].dtype == np.int32
+
+
+def test_obs_values_are_matched_as_numbers_labels_ordered_naturally_and_missing_ones_unknown(tmp_path):
+    rna, adt = counts_pair()
+    rna.obs["fold"] = np.where(np.arange(rna.n_obs) % 5 == 0, 1.0, np.nan)  # a float column, as NaN makes it
+    rna.obs["day"] = np.where(np.arange(rna.n_obs) % 2 == 0, "d10", "d2")
+    rna.obs["cell_type"] = pd.Series(np.where(np.arange(rna.n_obs) % 3 == 0, "T", None), index=rna.obs_names)
+    rna.write_h5ad(tmp_path / "rna.h5ad")
+    adt[::-1].copy().write_h5ad(tmp_path / "adt.h5ad")  # targets listed in another cell order
+    spec = {"format": "anndata", "inputs": str(tmp_path / "rna.h5ad"), "targets": str(tmp_path / "adt.h5ad"),
+            "test": {"column": "fold", "value": 1}, "obs": {"day": "day", "cell_type": "cell_type"}}
+    cells = ingest_own_data("cite", spec, chunk_rows=9, **outputs(tmp_path))
+    assert list(cells.index[cells["split"] == "test"]) == list(rna.obs_names[::5])
+    assert cells.loc["cell001", "day"] == 0 and cells.loc["cell000", "day"] == 1  # d2 before d10
+    assert set(cells["cell_type"]) == {"T", "unknown"}
+    targets = MatrixFile(tmp_path / "targets.h5ad")
+    np.testing.assert_allclose(targets.read(), adt[targets.obs_names].X)
+    train = set(cells.index[cells["split"] == "train"])
+    assert list(targets.obs_names) == [c for c in adt.obs_names[::-1] if c in train]
+
+
+def test_mudata_obs_columns_may_live_in_the_files_global_obs(tmp_path):
+    import mudata as md
+
+    md.set_options(pull_on_update=False)
+    rna, adt = counts_pair()
+    split = rna.obs.pop("split")
+    mdata = md.MuData({"atac": rna, "rna": adt})
+    mdata.obs["split"] = split.reindex(mdata.obs_names).to_numpy()
+    mdata.write(tmp_path / "data.h5mu")
+    spec = {"format": "mudata", "path": str(tmp_path / "data.h5mu"), "inputs": "atac", "targets": "rna",
+            "test": {"column": "split", "value": "test"}}
+    assert check_own_data("multi", spec)["multi"]["n_test"] == int((split == "test").sum())

@@ -79,3 +79,17 @@ def test_cell_type_classifier_learns_learnable_types_and_types_test_cells():
     onehot = cell_type_features(table)
     assert onehot.shape == (400, 4) and (onehot.sum(axis=1) == 1).all()
     assert onehot.loc["c350", f"cell_type_{table.loc['c350', 'cell_type']}"] == 1
+
+
+def test_cell_types_with_rare_or_single_types_are_predicted_or_skipped_not_crashed():
+    rng = np.random.default_rng(0)
+    idx = pd.Index([f"c{i}" for i in range(40)], name="cell_id")
+    features = pd.DataFrame(rng.normal(size=(40, 4)), index=idx)
+    types = np.array(["A", "B"] + ["C"] * 19 + ["D"] * 9 + ["hidden"] * 10)
+    cells = pd.DataFrame({"split": ["train"] * 30 + ["test"] * 10, "cell_type": types}, index=idx)
+    table, metrics = predict_cell_types(features, cells, n_splits=5, seed=0)
+    assert len(table) == 40 and metrics["classes"] == ["A", "B", "C", "D"]
+    assert set(table["cell_type"][30:]) <= {"A", "B", "C", "D"}
+    cells["cell_type"] = ["A", "B", "C"] + ["hidden"] * 37  # no type with two cells
+    table, metrics = predict_cell_types(features, cells.assign(split=["train"] * 3 + ["test"] * 37))
+    assert metrics["oof_accuracy"] is None and set(table["cell_type"]) == {"unknown"}

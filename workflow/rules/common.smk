@@ -47,6 +47,8 @@ def check_own_input():
     if missing:
         raise ValueError(f"config: input has no entry for modality {', '.join(missing)}; add one, or set "
                          f"modalities: [{', '.join(m for m in MODALITIES if m in config['input'])}]")
+    if config["ensemble"]["external"]:
+        raise ValueError("config: ensemble.external blends other submissions; an own-data run (input:) has none")
     for m, spec in config["input"].items():
         if spec["format"] == "anndata" and "path" in spec:
             raise ValueError(f"config: input.{m}.path is for format mudata; format anndata names files in "

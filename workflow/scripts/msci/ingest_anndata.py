@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,16 +44,47 @@ class OwnData:
     target_names: np.ndarray
 
 
+def _natural(label: str) -> list:
+    """Sort key that orders the numbers inside labels by value (``d2`` before ``d10``)."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", label)]
+
+
 def _day(values: pd.Series, label: str) -> np.ndarray:
-    """Numeric days as they are; other labels (``s1d1``, …) numbered in sorted order."""
+    """Numeric days as they are; other labels (``s1d1``, ``d2``, ``d10``) numbered in natural order."""
     as_num = pd.to_numeric(values, errors="coerce")
     if not as_num.isna().any():
         return as_num.to_numpy(np.float64)
     if values.isna().any():
         raise InputError(label, f"obs column {values.name!r} (day) has missing values")
-    levels = sorted(values.astype(str).unique())
-    log.info("%s: day labels %s numbered %s in sorted order", label, levels, list(range(len(levels))))
+    levels = sorted(values.astype(str).unique(), key=_natural)
+    log.info("%s: day labels %s numbered %s in that order", label, levels, list(range(len(levels))))
     return pd.Index(levels).get_indexer(values.astype(str)).astype(np.float64)
+
+
+def _equals(column: pd.Series, value) -> np.ndarray:
+    """Cells whose ``column`` equals the configured ``value``: numbers compared as numbers (a float
+    column holds ``1.0`` where the config says ``1``), booleans and labels as text."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return (pd.to_numeric(column, errors="coerce") == value).to_numpy()
+    return (column.astype(str).str.lower() == str(value).lower()).to_numpy() if isinstance(value, bool) \
+        else (column.astype(str) == str(value)).to_numpy()
+
+
+def _labels(column: pd.Series) -> np.ndarray:
+    """Annotation labels as text; missing ones (NaN) are ``unknown``, not the string ``nan``."""
+    return column.astype(object).where(column.notna(), "unknown").astype(str).to_numpy()
+
+
+def _with_global_obs(source: AnnDataSource, obs: pd.DataFrame, wanted: list[str]) -> pd.DataFrame:
+    """A MuData modality's ``obs``, completed by the file's global ``obs`` for columns only it holds."""
+    missing = [c for c in wanted if c not in obs.columns]
+    if not missing or source.mod is None:
+        return obs
+    shared = AnnDataSource(source.path).obs()
+    for c in missing:
+        if c in shared.columns:
+            obs[c] = shared[c].reindex(obs.index).to_numpy()
+    return obs
 
 
 def plan(modality: str, spec: dict) -> OwnData:
@@ -73,6 +105,7 @@ def plan(modality: str, spec: dict) -> OwnData:
     mapping = dict(spec.get("obs") or {})
     test_spec = spec.get("test")
     wanted = [*mapping.values(), *([test_spec["column"]] if test_spec else [])]
+    obs = _with_global_obs(inputs, obs, wanted)
     missing = [c for c in wanted if c not in obs.columns]
     if missing:
         raise inputs.error(f"obs has no column {', '.join(map(repr, missing))}; "
@@ -87,7 +120,7 @@ def plan(modality: str, spec: dict) -> OwnData:
         raise targets.error(f"{int(unknown.sum())} cell name(s) are not cells of {inputs.label}, "
                             f"e.g. {tg_cells[np.flatnonzero(unknown)[0]]!r}")
     if test_spec:
-        is_test = (obs[test_spec["column"]].astype(str) == str(test_spec["value"])).to_numpy()
+        is_test = _equals(obs[test_spec["column"]], test_spec["value"])
         if not is_test.any():
             raise inputs.error(f"no cell has obs[{test_spec['column']!r}] == {test_spec['value']!r}; "
                                f"values: {', '.join(map(str, pd.unique(obs[test_spec['column']].astype(str))[:10]))}")
@@ -108,8 +141,8 @@ def plan(modality: str, spec: dict) -> OwnData:
     cells = pd.DataFrame(index=pd.Index(in_cells[order], name="cell_id"))
     cells["split"] = np.repeat(["train", "test"], [len(train_rows), len(test_rows)])
     cells["day"] = _day(ann[mapping["day"]], inputs.label) if "day" in mapping else 0.0
-    cells["donor"] = ann[mapping["donor"]].astype(str).to_numpy() if "donor" in mapping else "unknown"
-    cells["cell_type"] = ann[mapping["cell_type"]].astype(str).to_numpy() if "cell_type" in mapping else "unknown"
+    cells["donor"] = _labels(ann[mapping["donor"]]) if "donor" in mapping else "unknown"
+    cells["cell_type"] = _labels(ann[mapping["cell_type"]]) if "cell_type" in mapping else "unknown"
     cells["technology"] = TECHNOLOGY[modality]
     train_set = pd.Index(in_cells[train_rows])
     target_train = train_set.get_indexer(tg_cells) >= 0
@@ -136,22 +169,23 @@ def check_own_data(modality: str, spec: dict, out_path: str | None = None) -> di
     return summary
 
 
-def _checked(block, source: AnnDataSource, start: int, normalize: str):
+def _checked(block, source: AnnDataSource, start: int, normalize: str, setting: str = "normalize"):
     require_finite(block, source.label, start)
     if normalize != "none":
         values = block.data if sp.issparse(block) else block
         if (values < 0).any():
-            raise source.error(f"negative values in rows {start}.. : normalize {normalize} expects counts")
+            raise source.error(f"negative values in rows {start}..{start + block.shape[0] - 1}: "
+                                f"{setting} {normalize} expects counts")
     return block
 
 
 def _copy(source: AnnDataSource, keep: np.ndarray, names: np.ndarray, writer: MatrixWriter, chunk_rows: int,
-          normalize: str = "none", tfidf: TfIdf | None = None) -> None:
+          normalize: str = "none", tfidf: TfIdf | None = None, setting: str = "normalize") -> None:
     """Rows of ``source`` where ``keep`` (a bool mask in file order), normalised, appended to ``writer``."""
     for start, stop, block in source.iter_rows(chunk_rows):
         sel = np.flatnonzero(keep[start:stop])
         if sel.size:
-            block = _checked(block, source, start, normalize)[sel]
+            block = _checked(block, source, start, normalize, setting)[sel]
             writer.append(normalize_block(block, normalize, tfidf), names[start:stop][sel])
         log.info("%s: rows %d-%d of %d", source.label, start, stop, len(keep))
 
@@ -175,7 +209,8 @@ def ingest_own_data(modality: str, spec: dict, out_cells: str, out_inputs: str, 
             tfidf.partial_fit(block[np.flatnonzero(fit_mask[start:stop])])
     try:
         with MatrixWriter(out_targets, data.target_names, sparse=False) as w:
-            _copy(data.targets, data.target_train, tg_cells, w, chunk_rows, target_normalize)
+            _copy(data.targets, data.target_train, tg_cells, w, chunk_rows, target_normalize,
+                  setting="target_normalize")
         with MatrixWriter(out_inputs, data.input_names, sparse=sparse_inputs) as w:
             _copy(data.inputs, train_mask, in_cells, w, chunk_rows, normalize, tfidf)
             _copy(data.inputs, ~train_mask, in_cells, w, chunk_rows, normalize, tfidf)
@@ -193,7 +228,8 @@ def write_test_targets(modality: str, spec: dict, out_path: str, chunk_rows: int
     data = plan(modality, spec)
     tg_cells = data.targets.obs_names()
     with MatrixWriter(out_path, data.target_names, sparse=False) as w:
-        _copy(data.targets, data.target_test, tg_cells, w, chunk_rows, spec.get("target_normalize", "none"))
+        _copy(data.targets, data.target_test, tg_cells, w, chunk_rows, spec.get("target_normalize", "none"),
+              setting="target_normalize")
         kept = tg_cells[data.target_test]
         w.set_obs(pd.DataFrame({"cell_type": data.cells.loc[kept, "cell_type"].to_numpy()}))
     if not data.target_test.any():

@@ -8,6 +8,7 @@ reads back by row slices in memory bounded by one chunk.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack
@@ -22,6 +23,7 @@ from anndata.io import read_elem, sparse_dataset, write_elem
 
 from msci.io.artifacts import atomic_path
 
+log = logging.getLogger(__name__)
 _EMPTY_ELEMENTS = ("obsm", "varm", "obsp", "varp", "layers")
 
 
@@ -176,6 +178,11 @@ class ElementRows:
 
     def _in_memory(self) -> sp.csr_matrix:
         if self._whole is None:
+            g = self._sparse.group
+            size = sum(g[k].size * g[k].dtype.itemsize for k in ("data", "indices", "indptr"))
+            log.warning("%s%s is CSC, which has no row slices: read whole (%.2f GB) and converted to CSR; "
+                        "store it as CSR (adata.X = adata.X.tocsr()) to read it by row chunks",
+                        g.file.filename, g.name, size / 1e9)
             self._whole = sp.csr_matrix(self._sparse.to_memory())
         return self._whole
 

@@ -29,18 +29,25 @@ def predict_cell_types(features: pd.DataFrame, cells: pd.DataFrame, classifier: 
     train = (meta["split"] == "train").to_numpy() & (~meta["cell_type"].isin([HIDDEN, UNKNOWN])).to_numpy()
     y = meta["cell_type"].to_numpy()[train].astype(str)
     classes = np.unique(y)
-    if len(classes) < 2:
-        log.warning("fewer than two annotated cell types among training cells: every cell typed %r", UNKNOWN)
+    counts = np.bincount(np.searchsorted(classes, y)) if len(classes) else np.zeros(0, int)
+    if len(classes) < 2 or counts.max() < 2:
+        log.warning("fewer than two annotated cell types (or no type with two cells) among training cells: "
+                    "every cell typed %r", UNKNOWN)
         out = pd.DataFrame({"cell_type": UNKNOWN, "predicted": UNKNOWN, f"p_{UNKNOWN}": np.float32(1)},
                            index=features.index)
         return out, {"classifier": classifier, "oof_accuracy": None, "classes": [UNKNOWN],
                      "skipped": "fewer than two annotated cell types among training cells"}
     # Folds stratified on type; a type rarer than the folds is simply absent from some fold models.
-    counts = np.bincount(np.searchsorted(classes, y))
     k = int(min(n_splits, max(2, counts.max())))
     proba = np.zeros((len(X), len(classes)))
     Xtr, tr_idx, other = X[train], np.flatnonzero(train), np.flatnonzero(~train)
     for fit_rows, held in StratifiedKFold(k, shuffle=True, random_state=seed).split(Xtr, y):
+        seen = np.unique(y[fit_rows])
+        if len(seen) < 2:  # a fold left with one type (rare types only elsewhere) predicts that type
+            col = np.searchsorted(classes, seen[0])
+            proba[tr_idx[held], col] = 1.0
+            proba[other, col] += 1.0 / k
+            continue
         clf = make_classifier(classifier, seed).fit(Xtr[fit_rows], y[fit_rows])
         cols = np.searchsorted(classes, clf.classes_)
         proba[np.ix_(tr_idx[held], cols)] = clf.predict_proba(Xtr[held])
