@@ -58,10 +58,13 @@ def _rule_of(comment: str) -> str:
 
 
 def test_workflow_through_slurm_matches_a_local_run_and_reruns_one_model(slurm, demo_run, tmp_path):
-    local, cluster = demo_run, tmp_path / "cluster"  # the local run: the session's finished tiny run
+    # The CITE task (every model type, both GPU and CPU rules) through SLURM, against the session's
+    # finished local tiny run of both tasks: CITE's artifacts do not depend on the Multiome task.
+    local, cluster = demo_run, tmp_path / "cluster"
     cluster.mkdir()
+    cite_only = ("--config", "modalities=[cite]")
     before = set(submitted_jobs()["job_id"])
-    run_snakemake(cluster, "--configfile", TINY, *SLURM_ARGS)
+    run_snakemake(cluster, "--configfile", TINY, *cite_only, *SLURM_ARGS)
     jobs = submitted_jobs()
     jobs = jobs[~jobs["job_id"].isin(before)]
     assert len(jobs) >= 10 and (jobs["state"] == "COMPLETED").all(), jobs
@@ -69,14 +72,20 @@ def test_workflow_through_slurm_matches_a_local_run_and_reruns_one_model(slurm, 
     gpu = jobs["gres"].str.contains("gpu")
     assert gpu[rules == "features_ivis"].all() and gpu[rules == "tabnet_pretrain"].all()
     trained = jobs[rules == "train_model"]
-    assert gpu[trained.index].sum() == 6  # xgboost, mlp, resnet, cnn1d ×2, tabnet ask for a GPU; ridge does not
-    assert (~gpu[trained.index]).sum() == 2
-    # Same config and seed: the same submission as the local run.
-    pd.testing.assert_frame_equal(pd.read_csv(cluster / "results" / "submission.csv"),
-                                  pd.read_csv(local / "results" / "submission.csv"))
+    assert gpu[trained.index].sum() == 5  # xgboost, mlp, resnet, cnn1d, tabnet ask for a GPU; ridge does not
+    assert (~gpu[trained.index]).sum() == 1
+    # Same config and seed: byte-identical predictions of every model and the blend, the same submission rows.
+    outputs = sorted(p.relative_to(local) for p in (local / "results" / "cite").glob("*/**/*.h5ad")
+                     if "ingest" not in p.parts)
+    assert len(outputs) >= 14
+    for path in outputs:
+        assert (cluster / path).read_bytes() == (local / path).read_bytes(), path
+    sub, full = pd.read_csv(cluster / "results" / "submission.csv"), pd.read_csv(local / "results" / "submission.csv")
+    pd.testing.assert_frame_equal(sub, full[full["row_id"].isin(sub["row_id"])].reset_index(drop=True))
     # A partial rerun through SLURM: only that model and what follows it are submitted.
     before = set(submitted_jobs()["job_id"])
-    run_snakemake(cluster, "--configfile", TINY, *SLURM_ARGS, "--config", "models={mlp: {params: {dropout: 0.2}}}")
+    run_snakemake(cluster, "--configfile", TINY, *SLURM_ARGS, "--config", "modalities=[cite]",
+                  "models={mlp: {params: {dropout: 0.2}}}")
     again = submitted_jobs()
     again = again[~again["job_id"].isin(before)]
     assert sorted(again["comment"].map(_rule_of)) == ["ensemble", "report", "score", "submission", "train_model"], again
