@@ -42,6 +42,8 @@ class OwnData:
     target_test: np.ndarray      # bool per targets row: a test cell (scored, never trained on)
     input_names: np.ndarray
     target_names: np.ndarray
+    input_cells: np.ndarray      # cell names of the inputs file, in file order
+    target_cells: np.ndarray     # cell names of the targets file, in file order
 
 
 def _natural(label: str) -> list:
@@ -151,7 +153,7 @@ def plan(modality: str, spec: dict) -> OwnData:
              modality, len(train_rows), len(test_rows), int(target_test.sum()), p, inputs.label, inputs.layer,
              g, targets.label)
     return OwnData(inputs, targets, cells, train_rows, test_rows, target_train, target_test,
-                   input_names, target_names)
+                   input_names, target_names, in_cells, tg_cells)
 
 
 def check_own_data(modality: str, spec: dict, out_path: str | None = None) -> dict:
@@ -195,8 +197,7 @@ def ingest_own_data(modality: str, spec: dict, out_cells: str, out_inputs: str, 
     """Check and copy one modality's own data into workflow artifacts; return the cells."""
     data = plan(modality, spec)
     normalize, target_normalize = spec.get("normalize", "none"), spec.get("target_normalize", "none")
-    in_cells = data.inputs.obs_names()
-    tg_cells = data.targets.obs_names()
+    in_cells, tg_cells = data.input_cells, data.target_cells
     n_in = len(in_cells)
     train_mask = np.zeros(n_in, bool)
     train_mask[data.train_rows] = True
@@ -226,7 +227,7 @@ def ingest_own_data(modality: str, spec: dict, out_cells: str, out_inputs: str, 
 def write_test_targets(modality: str, spec: dict, out_path: str, chunk_rows: int = 1000) -> int:
     """The test cells' own targets (for scoring only), with their annotated ``cell_type`` in ``obs``."""
     data = plan(modality, spec)
-    tg_cells = data.targets.obs_names()
+    tg_cells = data.target_cells
     with MatrixWriter(out_path, data.target_names, sparse=False) as w:
         _copy(data.targets, data.target_test, tg_cells, w, chunk_rows, spec.get("target_normalize", "none"),
               setting="target_normalize")
