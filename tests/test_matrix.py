@@ -69,9 +69,9 @@ def test_csc_matrices_of_other_tools_read_by_rows(tmp_path):
 
 
 @pytest.mark.parametrize("sparse", [False, True])
-def test_take_reads_rows_in_any_order_with_repeats(tmp_path, sparse):
+def test_read_rows_reads_rows_in_any_order_with_repeats(tmp_path, sparse):
     X = sp.random(25, 4, density=0.5, format="csr", random_state=3, dtype=np.float32)
     write_matrix(tmp_path / "t.h5ad", X if sparse else X.toarray(), [str(i) for i in range(25)], list("abcd"))
     rows = np.array([19, 3, 3, 0, 24])
-    got = MatrixFile(tmp_path / "t.h5ad").take(rows)
+    got = MatrixFile(tmp_path / "t.h5ad").read_rows(rows, chunk_rows=4)
     np.testing.assert_array_equal(got.toarray() if sparse else got, X.toarray()[rows])

@@ -77,12 +77,12 @@ def score_predictions(predictions: Mapping[str, str], truths: Mapping[str, str],
         r_mean = np.zeros(truth.n_rows)
         for start, stop, y in truth.iter_chunks(chunk_rows):
             y = np.asarray(y, np.float32)
-            r[start:stop] = row_pearson(y, pred.take(pos[start:stop]))
+            r[start:stop] = row_pearson(y, pred.read_rows(pos[start:stop], chunk_rows))
             for name, f in members.items():
                 at = pd.Index(f.obs_names).get_indexer(truth.obs_names[start:stop])
                 if (at < 0).any():
                     raise ValueError(f"{f.path}: test cell {truth.obs_names[start:stop][at < 0][0]} has no prediction")
-                rows = f.take(at)
+                rows = f.read_rows(at, chunk_rows)
                 r_models[name][start:stop] = row_pearson(y, codec.decode(np.asarray(rows)))
             if mean is not None:
                 r_mean[start:stop] = row_pearson(y, np.broadcast_to(mean, y.shape))

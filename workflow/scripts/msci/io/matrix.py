@@ -164,18 +164,6 @@ class ElementRows:
             return sp.csr_matrix(self._sparse[start:stop])
         return self._in_memory()[start:stop]
 
-    def take(self, rows: np.ndarray) -> np.ndarray | sp.csr_matrix:
-        """Rows at positions ``rows`` (any order, repeats allowed), read in one sorted selection."""
-        rows = np.asarray(rows, dtype=np.int64)
-        uniq, inverse = np.unique(rows, return_inverse=True)
-        if self.format == "dense":
-            got = self._dense[uniq] if uniq.size else np.zeros((0, self.shape[1]), self._dense.dtype)
-        elif self.format == "csr":
-            got = sp.csr_matrix(self._sparse[uniq]) if uniq.size else sp.csr_matrix((0, self.shape[1]))
-        else:
-            got = self._in_memory()[uniq]
-        return got[inverse]
-
     def _in_memory(self) -> sp.csr_matrix:
         if self._whole is None:
             g = self._sparse.group
@@ -208,11 +196,6 @@ class MatrixFile:
         with h5py.File(self.path, "r") as f:
             return ElementRows(f["X"]).read(start, stop)
 
-    def take(self, rows: np.ndarray) -> np.ndarray | sp.csr_matrix:
-        """Rows at positions ``rows`` (any order): only those rows are read."""
-        with h5py.File(self.path, "r") as f:
-            return ElementRows(f["X"]).take(rows)
-
     def iter_chunks(self, chunk_rows: int = 4096) -> Iterator[tuple[int, int, np.ndarray | sp.csr_matrix]]:
         """Yield ``(start, stop, rows)`` over the whole matrix, one chunk in memory at a time."""
         with h5py.File(self.path, "r") as f:
@@ -222,19 +205,18 @@ class MatrixFile:
                 yield start, stop, x.read(start, stop)
 
     def read_rows(self, rows: np.ndarray, chunk_rows: int = 4096) -> np.ndarray | sp.csr_matrix:
-        """Rows at positions ``rows`` (any order), read chunk by chunk."""
+        """Rows at positions ``rows`` (any order, repeats allowed): only the chunks holding them are read,
+        one at a time."""
         rows = np.asarray(rows, dtype=np.int64)
-        order = np.argsort(rows, kind="stable")
-        parts, got = [], []
-        for start, stop, block in self.iter_chunks(chunk_rows):
-            sel = rows[order]
-            m = (sel >= start) & (sel < stop)
-            if m.any():
-                parts.append(block[sel[m] - start])
-                got.append(order[m])
+        uniq, inverse = np.unique(rows, return_inverse=True)
+        parts = []
+        with h5py.File(self.path, "r") as f:
+            x = ElementRows(f["X"])
+            for c in np.unique(uniq // chunk_rows):
+                start = int(c) * chunk_rows
+                sel = uniq[(uniq >= start) & (uniq < start + chunk_rows)]
+                parts.append(x.read(start, min(start + chunk_rows, self.shape[0]))[sel - start])
         if not parts:
             return sp.csr_matrix((0, self.shape[1])) if self.sparse else np.zeros((0, self.shape[1]), np.float32)
         stacked = sp.vstack(parts, format="csr") if self.sparse else np.concatenate(parts)
-        inverse = np.empty(len(rows), dtype=np.int64)
-        inverse[np.concatenate(got)] = np.arange(len(rows))
         return stacked[inverse]
