@@ -69,7 +69,7 @@ def main() -> None:
             cv = json.loads((workdir / "results" / m / "models" / name / "metrics.json").read_text())["cv_pearson"]
             print(f"{m}_{name}: cv {cv:.4f} test {test:.4f}")
         ens = json.loads((workdir / "results" / m / "ensemble" / "metrics.json").read_text())
-        print(f"{m}_blend: cv {ens['cv_pearson']:.4f} holdout_cv {ens['cv_pearson_holdout']:.4f} "
+        print(f"{m}_blend: holdout_cv {ens['cv_pearson_holdout']:.4f} cv_in_sample {ens['cv_pearson_in_sample']:.4f} "
               f"test {s['pearson']:.4f}")
         print(f"{m}_mean_profile_baseline: test {s['baseline_mean_profile']:.4f}")
 

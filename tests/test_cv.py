@@ -2,10 +2,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from msci.cv import cross_validate, cv_metrics
+from msci.cv import cross_validate, cv_metrics, stopping_overstatement
 from msci.models.linear import RidgeRegressor
+from msci.models.nn import MLPRegressor
 from msci.models.registry import make_model
-from msci.validation.folds import make_folds
+from msci.validation.folds import inner_split, make_folds
 
 
 class _MeanOfTrainingRows:
@@ -86,3 +87,70 @@ def test_registry_reads_numbers_and_lists_given_as_strings():
     assert model.dropout == 0.2 and model.epochs == 3 and model.hidden == [8, 4] and model.batch_norm is False
     with pytest.raises(ValueError, match="cannot read 'abc' as a float"):
         make_model("ridge", {"alpha": "abc"})
+
+
+class _EarlyStopper(_MeanOfTrainingRows):
+    """Records the rows it trained on and the rows of each eval set (ids in column 0)."""
+
+    def fit(self, X, y, eval_set=None):
+        self.eval_ids_ = [e[0][:, 0].copy() for e in eval_set]
+        self.eval_scale_ = [e[2] for e in eval_set]
+        return super().fit(X, y)
+
+
+def test_early_stopping_models_stop_on_an_inner_split_and_only_watch_the_scored_fold():
+    n = 200
+    X = np.arange(n, dtype=float)[:, None]
+    Y = np.random.default_rng(0).normal(size=(n, 3))
+    folds, good, rho = np.arange(n) % 4, np.arange(n) % 5 == 0, np.linspace(0.5, 1, n)
+    models = {}
+
+    def make(k):
+        models[k] = _EarlyStopper()
+        return models[k]
+
+    cross_validate(make, X, Y, folds, X[:5], rho=rho, stop_labels=good, stop_fraction=0.2, seed=3)
+    for k, m in models.items():
+        scored = np.flatnonzero(folds == k)
+        watched, stop = m.eval_ids_
+        np.testing.assert_array_equal(watched, scored)        # the scored fold: watched only ...
+        assert not np.isin(stop, scored).any()                # ... the epoch is chosen elsewhere
+        assert not np.isin(stop, m.ids_).any() and len(stop) + len(m.ids_) == n - len(scored)
+        assert len(stop) == 30 and good[stop.astype(int)].sum() == 6  # 20 %, stratified on good validation
+        np.testing.assert_array_equal(m.eval_scale_[1], rho[stop.astype(int)])
+
+
+def test_inner_split_is_seeded_disjoint_and_keeps_a_cell_on_each_side():
+    rows = np.arange(10, 60)
+    labels = np.arange(50) % 2 == 0
+    fit, stop = inner_split(rows, labels, 0.2, seed=1)
+    assert len(stop) == 10 and sorted(np.r_[fit, stop]) == list(rows)
+    assert labels[np.isin(rows, stop)].sum() == 5  # 20 % of each stratum
+    np.testing.assert_array_equal(inner_split(rows, None, 0.1, seed=1)[1], inner_split(rows, None, 0.1, seed=1)[1])
+    fit, stop = inner_split(np.arange(2), None, 0.01, seed=0)
+    assert len(fit) == len(stop) == 1
+
+
+def test_watched_fold_history_is_the_scored_fold_score_of_each_epoch():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(240, 8))
+    Y = np.tanh(X @ rng.normal(size=(8, 10))) + rng.normal(size=(240, 10)) * 0.8
+    folds = np.arange(240) % 3
+    res = cross_validate(lambda k: MLPRegressor(hidden=(16,), epochs=8, batch_size=32, patience=0, random_state=k,
+                                                scaler="standard"), X, Y, folds, X[:4],
+                         stop_labels=np.arange(240) % 4 == 0)
+    for f in res.fold_info:
+        assert f["pearson_if_stopped_on_scored"] >= f["pearson"] - 1e-9
+        assert f["n_fit"] + f["n_stop"] == 160 and f["n_stop"] == 16
+    over = stopping_overstatement(res)
+    assert np.isclose(over["cv_pearson_if_stopped_on_scored_fold"] - over["early_stopping_overstatement"],
+                      cv_metrics(Y, res.oof, pd.DataFrame(index=range(240)))["cv_pearson"], atol=1e-6)
+    assert stopping_overstatement(cross_validate(lambda k: RidgeRegressor(), X, Y, folds, X[:4])) is None
+
+
+def test_day_out_marks_the_latest_of_at_least_two_training_days():
+    cells = _cells()
+    folds = make_folds(cells, "kfold", n_splits=5, seed=1)
+    np.testing.assert_array_equal(folds["day_out"], cells.loc[folds.index, "day"] == 4)
+    assert not make_folds(cells.assign(day=2), "kfold", n_splits=5)["day_out"].any()
+    assert not make_folds(cells, "kfold", n_splits=5, day_out=False)["day_out"].any()

@@ -66,10 +66,46 @@ def test_ensemble_writes_weights_metrics_and_a_holdout_score(tmp_path):
     m = ensemble_models(oof, test, str(tmp_path / "y.h5ad"), str(tmp_path / "codec.npz"),
                         str(tmp_path / "cells.parquet"), str(tmp_path / "folds.parquet"), out["oof"], out["test"],
                         out["weights"], out["metrics"], n_trials=20, seed=1)
-    assert m["n_fit_cells"] == 60 and m["best_single_model"] == "good"
-    assert m["cv_pearson_good_validation"] >= m["best_single_cv_pearson_good_validation"] - 1e-9
-    assert m["cv_pearson_holdout"] is not None and "cv_pearson_matrix_standardized" in m
+    assert m["n_fit_cells"] == 60 and m["best_single_model_holdout"] == ["good", "good"]
+    # Headline: weights fit on the fit cells of half of the folds, scored on the other half, over 3 search seeds.
+    assert len(m["cv_pearson_holdout_by_seed"]) == 3 and m["cv_pearson_holdout"] == m["cv_pearson_holdout_by_seed"][0]
+    assert m["cv_pearson_holdout_sd"] >= 0 and np.isfinite(m["best_single_cv_pearson_holdout"])
+    assert np.isclose(m["blend_gain_holdout"], m["cv_pearson_holdout"] - m["best_single_cv_pearson_holdout"])
+    # In-sample figures say so; no day-out predictions were given.
+    assert {"cv_pearson_in_sample", "cv_pearson_good_validation_in_sample", "cv_pearson_fit_cells_in_sample",
+            "cv_pearson_matrix_standardized_in_sample"} <= set(m) and "cv_pearson" not in m
+    assert m["cv_pearson_day_out"] is None
     assert set(m["weights"]) == {"good", "weak"}
+
+
+def test_blend_day_out_score_uses_weights_fit_on_the_other_days(tmp_path):
+    y, a, b = _two_models(n=300)
+    ids = [f"c{i}" for i in range(300)]
+    oof, test = _model_files(tmp_path, {"good": a, "weak": b}, y, ids, ids[:20])
+    day = np.arange(300) % 3 + 2
+    pd.DataFrame({"split": "train", "day": day}, index=ids).to_parquet(tmp_path / "cells.parquet")
+    folds = pd.DataFrame({"fold": np.arange(300) % 4, "good_validation": np.arange(300) % 2 == 0,
+                          "day_out": day == 4}, index=ids)
+    folds.to_parquet(tmp_path / "folds.parquet")
+    # Day-out predictions: the good model's are the truth itself, the weak one's noise.
+    rows = np.flatnonzero(day == 4)
+    noise = np.random.default_rng(1).normal(size=(len(rows), y.shape[1]))
+    day_out = {}
+    for name, p in {"good": y[rows], "weak": noise}.items():
+        day_out[name] = str(tmp_path / f"{name}_day_out.h5ad")
+        write_matrix(day_out[name], p.astype(np.float32), np.array(ids)[rows], [f"g{j}" for j in range(y.shape[1])])
+    out = [str(tmp_path / f"blend_{k}") for k in ("oof", "test", "weights", "metrics")]
+    m = ensemble_models(oof, test, str(tmp_path / "y.h5ad"), str(tmp_path / "codec.npz"),
+                        str(tmp_path / "cells.parquet"), str(tmp_path / "folds.parquet"), *out, n_trials=30,
+                        day_out_paths=day_out, chunk_rows=16)
+    assert np.isclose(m["models"]["good"]["cv_pearson_day_out"], 1.0)
+    assert abs(m["models"]["weak"]["cv_pearson_day_out"]) < 0.1
+    assert 0.5 < m["cv_pearson_day_out"] < 1.0 and m["day_out_weights"] == "fit on the fit cells of the other days"
+    pd.concat([folds.iloc[:0], folds.assign(day_out=folds["good_validation"])]).to_parquet(tmp_path / "folds.parquet")
+    with pytest.raises(ValueError, match="good_day_out.h5ad: cells or targets differ"):
+        ensemble_models(oof, test, str(tmp_path / "y.h5ad"), str(tmp_path / "codec.npz"),
+                        str(tmp_path / "cells.parquet"), str(tmp_path / "folds.parquet"), *out, n_trials=5,
+                        day_out_paths=day_out)
 
 
 def test_external_submission_joins_the_blend_and_is_checked(tiny_data, tmp_path):
@@ -123,7 +159,7 @@ def test_blend_written_in_small_blocks_equals_the_whole_matrix_blend(tmp_path):
     expected = blend([a, b], [0.75, 0.25])
     np.testing.assert_allclose(MatrixFile(out["oof"]).read(), expected, atol=1e-5)
     np.testing.assert_allclose(MatrixFile(out["test"]).read(), expected[:50], atol=1e-5)
-    assert np.isclose(m["cv_pearson"], mean_row_pearson(y, expected), atol=1e-6)
+    assert np.isclose(m["cv_pearson_in_sample"], mean_row_pearson(y, expected), atol=1e-6)
 
 
 @pytest.mark.parametrize("weights", [{}, {"good": 0}, {"gooood": 1}])

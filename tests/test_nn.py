@@ -61,8 +61,8 @@ def test_neural_models_learn_and_predict_from_their_best_epoch(kind):
     model = make_model(kind, params, seed=0)
     model.fit(X[:240], Y[:240], eval_set=[(X[240:], Y[240:])])
     score = mean_row_pearson(Y[240:], model.predict(X[240:]))
-    assert np.isclose(score, max(model.history_), atol=1e-5)
-    assert model.fit_info_["epochs"] == int(np.argmax(model.history_)) + 1
+    assert np.isclose(score, max(model.eval_history_[-1]), atol=1e-5)
+    assert model.fit_info_["epochs"] == int(np.argmax(model.eval_history_[-1])) + 1
     assert score > mean_row_pearson(Y[240:], np.tile(Y[:240].mean(0), (60, 1))) + 0.1
 
 

@@ -76,9 +76,33 @@ def test_cell_type_classifier_learns_learnable_types_and_types_test_cells():
     assert (table["cell_type"].to_numpy()[300:] == truth[300:]).mean() > 0.9
     assert (table["cell_type"].to_numpy()[:300] == truth[:300]).all()  # annotated types are kept
     assert "hidden" not in set(table["cell_type"])
-    onehot = cell_type_features(table)
+    assert table["annotated"].to_numpy().tolist() == [True] * 300 + [False] * 100
+    onehot = cell_type_features(table, train="annotated", encoding="onehot")
     assert onehot.shape == (400, 4) and (onehot.sum(axis=1) == 1).all()
     assert onehot.loc["c350", f"cell_type_{table.loc['c350', 'cell_type']}"] == 1
+
+
+def test_training_cells_get_their_cell_type_feature_the_way_test_cells_do():
+    rng = np.random.default_rng(1)
+    types = np.array(["A", "B", "C"])
+    truth = rng.choice(types, 300)
+    X = np.stack([{"A": [0, 0], "B": [1.5, 0], "C": [0, 1.5]}[t] for t in truth]) + rng.normal(size=(300, 2))
+    cells = pd.DataFrame({"split": ["train"] * 200 + ["test"] * 100,
+                          "cell_type": np.r_[truth[:200], ["hidden"] * 100]}, index=[f"c{i}" for i in range(300)])
+    table, metrics = predict_cell_types(pd.DataFrame(X, index=cells.index), cells, seed=0)
+    assert 0.4 < metrics["oof_accuracy"] < 0.95  # a noisy classifier: annotated types are cleaner
+    cols = [f"cell_type_{t}" for t in types]
+    proba = cell_type_features(table)  # default: out-of-fold probabilities for training cells
+    np.testing.assert_allclose(proba[cols].to_numpy(), table[[f"p_{t}" for t in types]].to_numpy())
+    np.testing.assert_allclose(proba.sum(axis=1), 1, atol=1e-5)
+    onehot = cell_type_features(table, encoding="onehot")
+    # Training cells carry the classifier's out-of-fold type, not the annotation, exactly like test cells.
+    chosen = types[onehot[cols].to_numpy().argmax(axis=1)]
+    np.testing.assert_array_equal(chosen, table["predicted"].to_numpy())
+    assert (chosen[:200] != truth[:200]).mean() == pytest.approx(1 - metrics["oof_accuracy"])
+    annotated = cell_type_features(table, train="annotated")
+    np.testing.assert_array_equal(types[annotated[cols].to_numpy()[:200].argmax(axis=1)], truth[:200])
+    np.testing.assert_allclose(annotated.to_numpy()[200:], proba.to_numpy()[200:])
 
 
 def test_cell_types_with_rare_or_single_types_are_predicted_or_skipped_not_crashed():

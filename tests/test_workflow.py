@@ -15,6 +15,7 @@ import yaml
 from conftest import REPO, run_snakemake, workflow_with_models
 
 from msci.io.competition import write_frame
+from msci.io.matrix import MatrixFile
 from msci.submission import score_submission
 
 pytestmark = pytest.mark.slow
@@ -61,10 +62,23 @@ def test_demo_submission_is_complete_ordered_finite_and_beats_the_mean(demo_run)
             metrics = json.loads((demo_run / "results" / modality / "models" / model / "metrics.json").read_text())
             assert -1 <= metrics["cv_pearson"] <= 1 and metrics["fit_seconds"] > 0  # tiny epochs: any quality
             assert {"cv_pearson_good_validation", "cv_pearson_by_day", "device"} <= set(metrics)
+            # Early-stopping models watched the scored fold but chose their epoch on an inner split.
+            stops = model != "ridge"
+            assert ("early_stopping_overstatement" in metrics) == stops
+            assert all((f.get("n_stop", 0) > 0) == stops for f in metrics["folds"])
+            # Day out: a model trained on the earlier training days, scored on the latest one.
+            day_out = MatrixFile(demo_run / "results" / modality / "models" / model / "day_out.h5ad")
+            cells = pd.read_parquet(demo_run / "results" / modality / "ingest" / "cells.parquet")
+            latest = cells.loc[cells["split"] == "train", "day"].max()
+            assert set(cells.loc[day_out.obs_names, "day"]) == {latest} and metrics["day_out"]["day"] == str(latest)
+            assert day_out.shape[0] == ((cells["split"] == "train") & (cells["day"] == latest)).sum()
+            assert -1 <= metrics["cv_pearson_day_out"] <= 1
         blend = json.loads((demo_run / "results" / modality / "ensemble" / "metrics.json").read_text())
         assert set(blend["weights"]) == set(models) and abs(sum(blend["weights"].values()) - 1) < 1e-9
+        assert len(blend["cv_pearson_holdout_by_seed"]) == 3 and -1 <= blend["cv_pearson_day_out"] <= 1
     page = (demo_run / "results" / "report" / "index.html").read_text()
     assert page.count("data:image/png;base64") >= 8 and "Score on the hidden demo targets" in page
+    assert "blend, out of sample" in page and "if_stopped_on_scored_fold" in page
 
 
 def test_models_predict_multiome_codes_and_cite_targets_exactly(demo_run):

@@ -258,7 +258,8 @@ def report_inputs(wildcards):
         files[f"{m}_adversarial_metrics"] = f"results/{m}/adversarial.metrics.json"
         files[f"{m}_cell_type_metrics"] = f"results/{m}/cell_type.metrics.json"
         files[f"{m}_ensemble_metrics"] = f"results/{m}/ensemble/metrics.json"
-        files[f"{m}_ensemble_oof"] = f"results/{m}/ensemble/oof.h5ad"
+        for model in ensemble_members(m):
+            files[f"{m}_oof_{model}"] = f"results/{m}/models/{model}/oof.h5ad"
         for model in models_for(m):
             files[f"{m}_model_{model}"] = f"results/{m}/models/{model}/metrics.json"
     if DEMO or SCORED:

@@ -13,6 +13,11 @@ rule ensemble:
             modality=wc.modality,
             model=ensemble_members(wc.modality),
         ),
+        day_out=lambda wc: expand(
+            "results/{modality}/models/{model}/day_out.h5ad",
+            modality=wc.modality,
+            model=ensemble_members(wc.modality),
+        ),
         codes=rules.encode_targets.output.codes,
         codec=rules.encode_targets.output.codec,
         cells="results/{modality}/ingest/cells.parquet",

@@ -32,6 +32,7 @@ rule features_cell_type:
     output:
         table="results/{modality}/features/cell_type.parquet",
     params:
+        cell_type=sorted_dict(config["features"]["cell_type"]),
         code=code_hash("features_cell_type.py"),
     resources:
         mem_mb=lambda wc, attempt: 2000 * attempt,

@@ -44,11 +44,13 @@ rule train_model:
     output:
         oof="results/{modality}/models/{model}/oof.h5ad",
         test="results/{modality}/models/{model}/test.h5ad",
+        day_out="results/{modality}/models/{model}/day_out.h5ad",
         metrics="results/{modality}/models/{model}/metrics.json",
     params:
         type=lambda wc: model_config(wc.model)["type"],
         hyper=lambda wc: sorted_dict(model_config(wc.model, wc.modality)["params"]),
         pretrain=lambda wc: sorted_dict(model_config(wc.model, wc.modality).get("pretrain") or {}),
+        stop_fraction=config["folds"]["stop_fraction"],
         seed=config["seed"],
         code=code_hash("train_model.py"),
     threads: 2

@@ -9,6 +9,7 @@ rule report:
     params:
         modalities=MODALITIES,
         models={m: models_for(m) for m in MODALITIES},
+        members={m: ensemble_members(m) for m in MODALITIES},
         own_data=OWN,
         code=code_hash("report.py"),
     resources:

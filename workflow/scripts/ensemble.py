@@ -22,5 +22,7 @@ with logged(sm.log[0]):
         standardize_how=cfg["standardize"],
         fit_on=cfg["fit_on"],
         n_trials=cfg["n_trials"],
+        n_seeds=cfg["n_seeds"],
+        day_out_paths=dict(zip(sm.params.models, sm.input.day_out, strict=True)),
         seed=sm.params.seed,
     )

@@ -1,4 +1,4 @@
-"""Rule features_cell_type: one-hot cell types (annotated for train cells, predicted for test cells)."""
+"""Rule features_cell_type: cell-type columns (probabilities or one-hot; out-of-fold predicted for training cells)."""
 
 import pandas as pd
 
@@ -8,4 +8,4 @@ from msci.logs import logged
 
 sm = snakemake  # noqa: F821
 with logged(sm.log[0]):
-    write_parquet(cell_type_features(pd.read_parquet(sm.input.cell_type)), sm.output.table)
+    write_parquet(cell_type_features(pd.read_parquet(sm.input.cell_type), **sm.params.cell_type), sm.output.table)

@@ -15,8 +15,10 @@ with logged(sm.log[0]):
         sm.input.folds,
         out_oof=sm.output.oof,
         out_test=sm.output.test,
+        out_day_out=sm.output.day_out,
         out_metrics=sm.output.metrics,
         seed=sm.params.seed,
+        stop_fraction=sm.params.stop_fraction,
         threads=sm.threads,
         pretrainer=sm.input.get("pretrainer"),
     )

@@ -1,8 +1,11 @@
 """The one cross-validation loop: folds → out-of-fold predictions, fold-averaged test predictions.
 
-Every model type goes through here. Models follow a small scikit-learn-like protocol:
-``fit(X, y, eval_set=[(X_valid, y_valid)])`` (``eval_set`` only where the model accepts it, for
-early stopping on the held-out fold) and ``predict(X)``.
+Every model type goes through here. Models follow a small scikit-learn-like protocol
+(:mod:`msci.models`): ``fit(X, y, eval_set=[…])`` where the model accepts an ``eval_set`` (it
+early-stops on the last one), and ``predict(X)``. Early-stopping models pick their epoch or round on
+an inner split of each fold's training cells, never on the fold they are scored on; the scored fold
+is passed as an earlier eval set only to be watched, which shows how much picking the epoch on it —
+the original solution's way — would have overstated the score.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from msci.metrics import row_pearson
+from msci.validation.folds import inner_split
 
 log = logging.getLogger(__name__)
 
@@ -31,20 +35,61 @@ class CVResult:
     fold_info: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _fit(model, X, y, X_valid, y_valid) -> None:
-    if "eval_set" in inspect.signature(model.fit).parameters:
-        model.fit(X, y, eval_set=[(X_valid, y_valid)])
+@dataclass
+class HeldOut:
+    """Predictions of the cells a model never saw while training or choosing its epoch."""
+
+    pred: np.ndarray
+    score: float
+    info: dict[str, Any]
+    test: np.ndarray | None = None
+
+
+def accepts_eval_set(model) -> bool:
+    return "eval_set" in inspect.signature(model.fit).parameters
+
+
+def fit_held_out(model, X: np.ndarray, Y: np.ndarray, train: np.ndarray, valid: np.ndarray,
+                 rho: np.ndarray | None = None, stop_labels: np.ndarray | None = None,
+                 stop_fraction: float = 0.1, seed: int = 0, X_test: np.ndarray | None = None) -> HeldOut:
+    """Fit ``model`` on the ``train`` rows and predict the ``valid`` rows (index arrays).
+
+    A model that early-stops gets an inner split of ``train`` (``stop_fraction`` of it, stratified
+    on ``stop_labels``) to stop on; ``valid`` is only watched, to report what stopping on it would
+    have scored (``pearson_if_stopped_on_scored``).
+    """
+    t0 = time.perf_counter()
+    w_va = rho[valid] if rho is not None else None
+    info: dict[str, Any] = {}
+    if accepts_eval_set(model):
+        fit_rows, stop_rows = inner_split(train, stop_labels[train] if stop_labels is not None else None,
+                                          stop_fraction, seed)
+        watched = (X[valid], Y[valid], w_va)
+        stop = (X[stop_rows], Y[stop_rows], rho[stop_rows] if rho is not None else None)
+        model.fit(X[fit_rows], Y[fit_rows], eval_set=[watched, stop])
+        history = getattr(model, "eval_history_", [[]])[0]
+        info.update(n_fit=int(len(fit_rows)), n_stop=int(len(stop_rows)))
+        if history:
+            info["pearson_if_stopped_on_scored"] = float(max(history))
     else:
-        model.fit(X, y)
+        model.fit(X[train], Y[train])
+    pred = model.predict(X[valid])
+    r = row_pearson(Y[valid], pred)
+    score = float((r * w_va).mean() if w_va is not None else r.mean())
+    test = model.predict(X_test) if X_test is not None else None
+    info.update(pearson=score, seconds=time.perf_counter() - t0, **getattr(model, "fit_info_", {}))
+    return HeldOut(pred, score, info, test)
 
 
 def cross_validate(make_model: Callable[[int], Any], X: np.ndarray, Y: np.ndarray, folds: np.ndarray,
-                   X_test: np.ndarray, rho: np.ndarray | None = None) -> CVResult:
+                   X_test: np.ndarray, rho: np.ndarray | None = None, stop_labels: np.ndarray | None = None,
+                   stop_fraction: float = 0.1, seed: int = 0) -> CVResult:
     """Train one model per fold; OOF rows come from the fold that held them out.
 
     Test predictions are the mean over folds of each fold model's ``predict`` (models that
     early-stop restore their best checkpoint before predicting). ``Y`` may be target codes
     (:mod:`msci.target_codes`); ``rho`` then turns their Pearson into the genes' exact Pearson.
+    ``stop_labels``/``stop_fraction``/``seed``: the inner early-stopping split (:func:`fit_held_out`).
     """
     folds = np.asarray(folds)
     ks = np.unique(folds[folds >= 0])
@@ -55,19 +100,28 @@ def cross_validate(make_model: Callable[[int], Any], X: np.ndarray, Y: np.ndarra
     scores, info = [], []
     t0 = time.perf_counter()
     for k in ks:
-        tr, va = folds != k, folds == k
-        tf = time.perf_counter()
-        model = make_model(int(k))
-        _fit(model, X[tr], Y[tr], X[va], Y[va])
-        oof[va] = model.predict(X[va])
-        test += model.predict(X_test) / len(ks)
-        r = row_pearson(Y[va], oof[va])
-        scores.append(float((r * rho[va] if rho is not None else r).mean()))
-        extra = getattr(model, "fit_info_", {})
-        info.append({"fold": int(k), "pearson": scores[-1], "seconds": time.perf_counter() - tf, **extra})
-        log.info("fold %d/%d: %d train, %d valid cells, Pearson %.4f (%.1f s)", k + 1, len(ks), tr.sum(), va.sum(),
-                 scores[-1], info[-1]["seconds"])
+        tr, va = np.flatnonzero(folds != k), np.flatnonzero(folds == k)
+        held = fit_held_out(make_model(int(k)), X, Y, tr, va, rho, stop_labels, stop_fraction, seed + int(k), X_test)
+        oof[va] = held.pred
+        test += held.test / len(ks)
+        scores.append(held.score)
+        info.append({"fold": int(k), "n_valid": int(len(va)), **held.info})
+        log.info("fold %d/%d: %d train, %d valid cells, Pearson %.4f (%.1f s)", k + 1, len(ks), len(tr), len(va),
+                 held.score, held.info["seconds"])
     return CVResult(oof, test.astype(np.float32), scores, time.perf_counter() - t0, info)
+
+
+def stopping_overstatement(result: CVResult) -> dict[str, float] | None:
+    """What choosing each fold's epoch on the fold itself would have reported, against the honest CV.
+
+    ``None`` for models that do not early-stop.
+    """
+    if not result.fold_info or not all("pearson_if_stopped_on_scored" in f for f in result.fold_info):
+        return None
+    n = np.array([f["n_valid"] for f in result.fold_info], dtype=np.float64)
+    honest = float(np.dot(n, [f["pearson"] for f in result.fold_info]) / n.sum())
+    old = float(np.dot(n, [f["pearson_if_stopped_on_scored"] for f in result.fold_info]) / n.sum())
+    return {"cv_pearson_if_stopped_on_scored_fold": old, "early_stopping_overstatement": old - honest}
 
 
 def cv_metrics(Y: np.ndarray, oof: np.ndarray, cells: pd.DataFrame, rho: np.ndarray | None = None) -> dict[str, Any]:

@@ -6,8 +6,11 @@ model's *shape* of a cell's profile, not its scale. ``"matrix"`` standardises ea
 matrix at once (what the original solution did), ``"none"`` blends raw predictions.
 
 Weights are searched by Optuna (seeded TPE) to maximise the mean per-cell Pearson on the
-good-validation OOF cells (or all OOF cells). To see whether the search overfits, weights are also
-fit on the cells of even folds and scored on odd folds and vice versa (``cv_pearson_holdout``).
+good-validation OOF cells (or all OOF cells). That score is in-sample. The headline score is
+out-of-sample: weights fit on the cells of even folds and scored on odd folds and vice versa
+(``cv_pearson_holdout``), the search repeated over ``n_seeds`` seeds (its spread reported), and set
+against the best single model chosen the same way. ``cv_pearson_day_out`` blends the models'
+day-out predictions (trained without the latest training day) with weights fit on the other days.
 """
 
 from __future__ import annotations
@@ -138,12 +141,14 @@ def ensemble_models(oof_paths: Mapping[str, str], test_paths: Mapping[str, str],
                     out_weights: str, out_metrics: str, method: str = "optuna",
                     weights: Mapping[str, float] | None = None, standardize_how: str = "row",
                     fit_on: str = "good_validation", n_trials: int = 100, seed: int = 0,
-                    chunk_rows: int = 4096) -> dict:
+                    chunk_rows: int = 4096, day_out_paths: Mapping[str, str] | None = None,
+                    n_seeds: int = 3) -> dict:
     """Blend the named models of one modality and write the blend, its weights and its metrics.
 
     ``targets_path`` holds the training target codes, ``codec_path`` their codec; every file is
     read in row blocks: only the weight-fitting cells' rows are held (for the search), and the
-    blended OOF and test predictions are written block by block.
+    blended OOF and test predictions are written block by block. ``day_out_paths``: each model's
+    predictions for the folds' ``day_out`` cells.
     """
     names = list(oof_paths)
     targets = MatrixFile(targets_path)
@@ -184,9 +189,9 @@ def ensemble_models(oof_paths: Mapping[str, str], test_paths: Mapping[str, str],
     def score(mask: np.ndarray, w: np.ndarray) -> float:  # exact mean per-cell Pearson on fit cells in mask
         return float((row_pearson(Y_fit[mask], blend([p[mask] for p in P_fit], w)) * rho_fit[mask]).mean())
 
-    def fit(mask: np.ndarray) -> np.ndarray:  # mask over the fit cells
+    def fit(mask: np.ndarray, search_seed: int = seed) -> np.ndarray:  # mask over the fit cells
         if method == "optuna":
-            return optimize_weights([p[mask] for p in P_fit], Y_fit[mask], n_trials, seed, rho=rho_fit[mask])
+            return optimize_weights([p[mask] for p in P_fit], Y_fit[mask], n_trials, search_seed, rho=rho_fit[mask])
         if method == "fixed":
             return fixed
         if method == "mean":
@@ -194,10 +199,18 @@ def ensemble_models(oof_paths: Mapping[str, str], test_paths: Mapping[str, str],
         raise ValueError(f"method must be optuna, fixed or mean, not {method!r}")
 
     w = fit(np.ones(len(fit_rows), bool))
-    # Overfitting guard: weights fit on half of the scoring cells, scored on the other half.
-    even = folds["fold"].to_numpy()[fit_rows] % 2 == 0
-    holdout = [score(b, fit(a)) for a, b in ((even, ~even), (~even, even)) if a.any() and b.any()]
     fit_score = score(np.ones(len(fit_rows), bool), w)
+    # Out-of-sample: weights (and the best single model) chosen on half of the fit cells (even or odd
+    # folds), scored on the other half; the weight search repeated over seeds.
+    even = folds["fold"].to_numpy()[fit_rows] % 2 == 0
+    halves = [(a, b) for a, b in ((even, ~even), (~even, even)) if a.any() and b.any()]
+    holdout_by_seed = [float(np.mean([score(b, fit(a, seed + i)) for a, b in halves])) if halves else None
+                       for i in range(max(1, n_seeds) if method == "optuna" else 1)]
+    r_fit = [row_pearson(Y_fit, p) * rho_fit for p in P_fit]
+    best_by_half = [int(np.argmax([r[a].mean() for r in r_fit])) for a, _ in halves]
+    best_single_holdout = (float(np.mean([r_fit[i][b].mean() for i, (_, b) in zip(best_by_half, halves, strict=True)]))
+                           if halves else None)
+    day_out = _day_out_scores(day_out_paths, names, targets, folds, fit_rows, fit, standardize_how, rho, chunk_rows)
 
     # Blended OOF and test, block by block; per-cell Pearson of the blend and of each model.
     r_blend, r_single = np.zeros(n), np.zeros((len(names), n))
@@ -224,26 +237,74 @@ def ensemble_models(oof_paths: Mapping[str, str], test_paths: Mapping[str, str],
             stop = min(start + chunk_rows, len(test_ids))
             wt.append(blend([t.block(start, stop) for t in tests], w), test_ids[start:stop])
 
-    metrics = row_metrics(r_blend * rho, cells)
+    in_sample = row_metrics(r_blend * rho, cells)
     singles = {nm: row_metrics(r_single[i] * rho, cells) for i, nm in enumerate(names)}
-    best = max(singles, key=lambda nm: singles[nm].get("cv_pearson_good_validation") or singles[nm]["cv_pearson"])
+    for nm in names:
+        singles[nm]["cv_pearson_day_out"] = day_out["models"].get(nm)
     weight_map = {nm: float(x) for nm, x in zip(names, w, strict=True)}
-    metrics.update({
+    headline = holdout_by_seed[0]
+    metrics = {
+        "cv_pearson_holdout": headline,
+        "cv_pearson_holdout_by_seed": holdout_by_seed,
+        "cv_pearson_holdout_sd": float(np.std(holdout_by_seed)) if headline is not None else None,
+        "best_single_model_holdout": [names[i] for i in best_by_half],
+        "best_single_cv_pearson_holdout": best_single_holdout,
+        "blend_gain_holdout": headline - best_single_holdout if headline is not None else None,
+        "cv_pearson_day_out": day_out["blend"],
+        "day_out_weights": day_out["weights"],
+        "n_cells": in_sample.pop("n_cells"),
+        **{f"{k}_in_sample": v for k, v in in_sample.items()},
+        "cv_pearson_fit_cells_in_sample": fit_score,
         "method": method, "standardize": standardize_how, "fit_on": fit_on, "n_fit_cells": int(fit_mask.sum()),
         "weights": weight_map, "zero_weight_models": [nm for nm, x in weight_map.items() if x == 0.0],
-        "cv_pearson_fit_cells": fit_score,
-        "cv_pearson_holdout": float(np.mean(holdout)) if holdout else None,
-        "best_single_model": best,
-        "best_single_cv_pearson_good_validation": singles[best].get("cv_pearson_good_validation"),
-        "best_single_cv_pearson": singles[best]["cv_pearson"],
-        "models": {nm: {k: m[k] for k in ("cv_pearson", "cv_pearson_good_validation") if k in m}
+        "models": {nm: {k: m[k] for k in ("cv_pearson", "cv_pearson_good_validation", "cv_pearson_day_out") if k in m}
                    for nm, m in singles.items()},
-    })
+    }
     if r_matrix is not None:
-        metrics["cv_pearson_matrix_standardized"] = float((r_matrix * rho).mean())
+        metrics["cv_pearson_matrix_standardized_in_sample"] = float((r_matrix * rho).mean())
     write_json(weight_map, out_weights)
     write_json(metrics, out_metrics)
-    log.info("blend of %s with weights %s: CV Pearson %.4f (good validation %s); best single %s",
-             ", ".join(names), {nm: round(x, 3) for nm, x in weight_map.items()}, metrics["cv_pearson"],
-             metrics.get("cv_pearson_good_validation"), best)
+    log.info("blend of %s with weights %s: held-out-half CV Pearson %s (sd over %d seeds %s), best single "
+             "model chosen the same way %s; day out %s; in-sample %.4f", ", ".join(names),
+             {nm: round(x, 3) for nm, x in weight_map.items()}, _fmt(headline), len(holdout_by_seed),
+             _fmt(metrics["cv_pearson_holdout_sd"]), _fmt(best_single_holdout), _fmt(day_out["blend"]),
+             metrics["cv_pearson_in_sample"])
     return metrics
+
+
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.4f}"
+
+
+def _day_out_scores(paths: Mapping[str, str] | None, names: Sequence[str], targets: MatrixFile, folds: pd.DataFrame,
+                    fit_rows: np.ndarray, fit, how: str, rho: np.ndarray, chunk_rows: int) -> dict:
+    """Day-out Pearson of each model and of their blend, weights fit on the fit cells of the other days.
+
+    ``fit(mask)`` searches weights on the fit cells in ``mask``; with no fit cell outside the
+    day-out day, the blend weighs the models equally (and says so).
+    """
+    out = {"blend": None, "weights": None, "models": {}}
+    rows = np.flatnonzero(folds["day_out"].to_numpy(bool)) if "day_out" in folds else np.zeros(0, int)
+    if not paths or not len(rows):
+        return out
+    files = [MatrixFile(paths[n]) for n in names]
+    for f in files:
+        if list(f.obs_names) != list(targets.obs_names[rows]) or list(f.var_names) != list(targets.var_names):
+            raise ValueError(f"{f.path}: cells or targets differ from the day-out cells of {targets.path}")
+    other = ~folds["day_out"].to_numpy(bool)[fit_rows]
+    if other.any():
+        w, out["weights"] = fit(other), "fit on the fit cells of the other days"
+    else:
+        w, out["weights"] = np.full(len(names), 1.0 / len(names)), "equal: no fit cell outside the day-out day"
+    preds = [_Standardized(f, how, chunk_rows) for f in files]
+    r_blend, r_single = np.zeros(len(rows)), np.zeros((len(names), len(rows)))
+    for start in range(0, len(rows), chunk_rows):
+        stop = min(start + chunk_rows, len(rows))
+        y = np.asarray(targets.read_rows(rows[start:stop], chunk_rows), dtype=np.float32)
+        blocks = [p.block(start, stop) for p in preds]
+        r_blend[start:stop] = row_pearson(y, blend(blocks, w))
+        for i, b in enumerate(blocks):
+            r_single[i, start:stop] = row_pearson(y, b)
+    out["blend"] = float((r_blend * rho[rows]).mean())
+    out["models"] = {nm: float((r_single[i] * rho[rows]).mean()) for i, nm in enumerate(names)}
+    return out

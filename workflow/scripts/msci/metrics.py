@@ -22,9 +22,16 @@ def row_pearson(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
     return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
 
 
-def mean_row_pearson(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """The competition score of a dense block: mean per-cell Pearson."""
-    return float(row_pearson(y_true, y_pred).mean()) if len(y_true) else float("nan")
+def mean_row_pearson(y_true: np.ndarray, y_pred: np.ndarray, scale: np.ndarray | None = None) -> float:
+    """The competition score of a dense block: mean per-cell Pearson.
+
+    ``scale`` (per row) multiplies each row's Pearson before averaging: with target codes, each
+    cell's ρ, which makes the mean the exact Pearson on the genes (:mod:`msci.target_codes`).
+    """
+    if not len(y_true):
+        return float("nan")
+    r = row_pearson(y_true, y_pred)
+    return float((r * np.asarray(scale, dtype=np.float64)).mean() if scale is not None else r.mean())
 
 
 def grouped_pearson(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

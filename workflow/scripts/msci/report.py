@@ -60,11 +60,21 @@ def adversarial_plot(adversarial: pd.DataFrame, cells: pd.DataFrame, metrics: Ma
     return _png(fig)
 
 
+def _fmt(x) -> str:
+    return f"{x:.4f}" if isinstance(x, float) else "–"
+
+
+def _num(x) -> float:
+    return float(x) if x is not None else np.nan
+
+
 def models_plot(model_metrics: Mapping[str, Mapping]) -> str:
+    """Each model's (and the blend's out-of-sample) scores: all OOF cells, good validation, day out, per day."""
     names = list(model_metrics)
     days = sorted({d for m in model_metrics.values() for d in m.get("cv_pearson_by_day", {})}, key=float)
-    series = {"all OOF cells": [m["cv_pearson"] for m in model_metrics.values()],
-              "good validation": [m.get("cv_pearson_good_validation") or np.nan for m in model_metrics.values()]}
+    series = {"all OOF cells": [_num(m.get("cv_pearson")) for m in model_metrics.values()],
+              "good validation": [_num(m.get("cv_pearson_good_validation")) for m in model_metrics.values()],
+              "day out": [_num(m.get("cv_pearson_day_out")) for m in model_metrics.values()]}
     for d in days:
         series[f"day {d}"] = [m.get("cv_pearson_by_day", {}).get(d, np.nan) for m in model_metrics.values()]
     fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(names) * len(series) / 3), 3.4))
@@ -88,14 +98,23 @@ def weights_plot(weights: Mapping[str, float]) -> str:
     return _png(fig)
 
 
-def per_target_pearson(oof: MatrixFile, codec: TargetCodec, targets: MatrixFile, chunk_rows: int = 2048) -> pd.Series:
-    """Pearson across cells of each target between decoded OOF predictions and the targets, by row blocks."""
-    if list(oof.obs_names) != list(targets.obs_names):
-        raise ValueError(f"{oof.path}: cells differ from {targets.path}")
+def per_target_pearson(oofs: Mapping[str, MatrixFile], weights: Mapping[str, float], codec: TargetCodec,
+                       targets: MatrixFile, chunk_rows: int = 2048) -> pd.Series:
+    """Pearson across cells of each target between the blend's OOF predictions and the targets, by row blocks.
+
+    The blend here is the weighted sum of the models' own (unstandardised) predictions: standardising
+    each cell's profile, as the blend for the per-cell metric does, would distort comparisons across cells.
+    """
+    for f in oofs.values():
+        if list(f.obs_names) != list(targets.obs_names):
+            raise ValueError(f"{f.path}: cells differ from {targets.path}")
+    total = sum(weights.get(n, 0.0) for n in oofs) or 1.0
     acc = ColumnPearson(targets.shape[1])
     for start, stop, y in targets.iter_chunks(chunk_rows):
         y = y.toarray() if hasattr(y, "toarray") else y
-        acc.update(y, codec.decode(oof.read(start, stop)))
+        raw = sum(np.float32(weights.get(n, 0.0) / total) * np.asarray(f.read(start, stop), dtype=np.float32)
+                  for n, f in oofs.items() if weights.get(n, 0.0) > 0)
+        acc.update(y, codec.decode(raw))
     return pd.Series(acc.result(), index=targets.var_names)
 
 
@@ -138,7 +157,8 @@ def score_section(score: Mapping[str, Mapping]) -> list[str]:
 def write_report(out_path: str, modalities: Mapping[str, Mapping[str, object]], score_path: str | None = None,
                  own_data: bool = False) -> None:
     """Write the page. ``modalities[m]`` holds paths: ``cells, adversarial, adversarial_metrics,
-    cell_type_metrics, ensemble_metrics, ensemble_oof, codec, targets`` and ``models`` (name → metrics.json)."""
+    cell_type_metrics, ensemble_metrics, codec, targets``, ``models`` (name → metrics.json) and
+    ``oofs`` (blended model name → oof.h5ad)."""
     parts = ["<h1>msci report</h1>"]
     if set(modalities) != {"cite", "multi"} and not own_data:
         parts.append(f"<p><b>One-modality run:</b> the submission holds the evaluation rows of "
@@ -153,29 +173,44 @@ def write_report(out_path: str, modalities: Mapping[str, Mapping[str, object]], 
         ens = json.loads(Path(paths["ensemble_metrics"]).read_text())
         models = {n: json.loads(Path(p).read_text()) for n, p in paths["models"].items()}
         rows = [{"model": n, "cv_pearson": mm["cv_pearson"],
-                 "good_validation": mm.get("cv_pearson_good_validation"),
+                 "good_validation": mm.get("cv_pearson_good_validation"), "day_out": mm.get("cv_pearson_day_out"),
+                 "if_stopped_on_scored_fold": mm.get("cv_pearson_if_stopped_on_scored_fold"),
                  "fit_seconds": mm.get("fit_seconds"), "weight": ens["weights"].get(n, 0.0)}
                 for n, mm in models.items()]
-        rows.append({"model": "blend", "cv_pearson": ens["cv_pearson"],
-                     "good_validation": ens.get("cv_pearson_good_validation"), "weight": None,
-                     "fit_seconds": None})
+        # The blend's scores are out of sample: weights fit on half of the fit cells, scored on the other.
+        good = ens["fit_on"] == "good_validation"
+        blend = {"cv_pearson": None if good else ens["cv_pearson_holdout"],
+                 "cv_pearson_good_validation": ens["cv_pearson_holdout"] if good else None,
+                 "cv_pearson_day_out": ens.get("cv_pearson_day_out")}
+        rows.append({"model": "blend (held-out halves)", "cv_pearson": blend["cv_pearson"],
+                     "good_validation": blend["cv_pearson_good_validation"], "day_out": blend["cv_pearson_day_out"]})
+        sd = ens.get("cv_pearson_holdout_sd")
         parts += [f"<h2>{html.escape(m)}</h2>",
                   "<h3>Adversarial validation</h3>", adversarial_plot(adv, cells, adv_m),
                   "<p>cell-type classifier out-of-fold accuracy: "
-                  + (f"{ct_m['oof_accuracy']:.3f}</p>" if ct_m.get("oof_accuracy") is not None
-                     else f"none ({html.escape(ct_m.get('skipped', ''))})</p>"),
-                  "<h3>Models (cross-validation)</h3>", models_plot({**models, "blend": ens}),
-                  _table(rows, ["model", "cv_pearson", "good_validation", "weight", "fit_seconds"]),
-                  f"<p>blend: {html.escape(ens['method'])} weights fit on {ens['n_fit_cells']} "
-                  f"{html.escape(ens['fit_on'])} cells; score on held-out halves: "
-                  f"{ens.get('cv_pearson_holdout') or float('nan'):.4f}; per-cell ({html.escape(ens['standardize'])}) "
-                  f"standardisation {ens['cv_pearson']:.4f}"
-                  + (f" vs whole-matrix standardisation {ens['cv_pearson_matrix_standardized']:.4f}"
-                     if "cv_pearson_matrix_standardized" in ens else "") + "</p>",
+                  + (f"{ct_m['oof_accuracy']:.3f}" if ct_m.get("oof_accuracy") is not None
+                     else f"none ({html.escape(ct_m.get('skipped', ''))})") + "</p>",
+                  "<h3>Models (cross-validation)</h3>", models_plot({**models, "blend": blend}),
+                  _table(rows, ["model", "cv_pearson", "good_validation", "day_out", "if_stopped_on_scored_fold",
+                                "weight", "fit_seconds"]),
+                  "<p>Every model chose its epoch or round on an inner split of each fold's training cells; "
+                  "<i>if_stopped_on_scored_fold</i> is what choosing it on the scored fold (the original's way) "
+                  "would have reported. <i>day_out</i>: trained without the latest training day, scored on it.</p>",
+                  f"<p><b>blend, out of sample: {_fmt(ens.get('cv_pearson_holdout'))}</b>"
+                  + (f" (sd {sd:.4f} over {len(ens['cv_pearson_holdout_by_seed'])} search seeds)" if sd else "")
+                  + f" on {html.escape(ens['fit_on'])} cells, weights ({html.escape(ens['method'])}) fit on the "
+                  f"cells of half of the folds and scored on the other half; the best single model chosen the "
+                  f"same way ({html.escape(', '.join(ens.get('best_single_model_holdout', [])))}): "
+                  f"{_fmt(ens.get('best_single_cv_pearson_holdout'))}. Day out: {_fmt(ens.get('cv_pearson_day_out'))}."
+                  f" In sample (weights fit on all {ens['n_fit_cells']} fit cells, scored on every OOF cell): "
+                  f"{_fmt(ens.get('cv_pearson_in_sample'))}"
+                  + (f"; with whole-matrix standardisation {_fmt(ens['cv_pearson_matrix_standardized_in_sample'])}"
+                     if "cv_pearson_matrix_standardized_in_sample" in ens else "") + ".</p>",
                   "<h3>Blend weights</h3>", weights_plot(ens["weights"]),
                   "<h3>Per-target Pearson of the blend</h3>",
-                  per_target_plot(per_target_pearson(MatrixFile(paths["ensemble_oof"]),
-                                                     load_codec(paths["codec"])[0], MatrixFile(paths["targets"])))]
+                  per_target_plot(per_target_pearson({n: MatrixFile(p) for n, p in paths["oofs"].items()},
+                                                     ens["weights"], load_codec(paths["codec"])[0],
+                                                     MatrixFile(paths["targets"])))]
     style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
              "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
              "text-align:right}img{max-width:100%;display:block;margin:.5em 0}")

@@ -1,8 +1,8 @@
 """Training loop of the neural models: Pearson loss, AdamW, one-cycle/cosine schedule, early stopping.
 
 Inputs are scaled per column inside the estimator (so inside each CV fold): rank-gauss
-(quantile → normal) by default. Early stopping watches the eval set's mean per-cell Pearson and
-restores the best epoch's weights, so test predictions come from the best checkpoint (the original
+(quantile → normal) by default. Early stopping watches the last eval set's mean per-cell Pearson
+and restores the best epoch's weights, so test predictions come from the best checkpoint (the original
 predicted the test set with the last epoch's weights). Seeds are fixed and CPU runs are deterministic.
 """
 
@@ -20,6 +20,7 @@ from sklearn.preprocessing import QuantileTransformer, StandardScaler
 from msci.device import resolve_device
 from msci.losses import pearson_loss
 from msci.metrics import mean_row_pearson
+from msci.models import eval_triples
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +84,7 @@ class NeuralRegressor(RegressorMixin, BaseEstimator):
             self.scaler_.fit(X)
         Xt = torch.tensor(self._scale(X), device=self.device_)
         yt = torch.tensor(np.asarray(y, dtype=np.float32), device=self.device_)
-        valid = None
-        if eval_set:
-            Xv, yv = eval_set[0]
-            valid = (torch.tensor(self._scale(Xv), device=self.device_), np.asarray(yv, dtype=np.float32))
+        sets = [(torch.tensor(self._scale(Xv), device=self.device_), yv, w) for Xv, yv, w in eval_triples(eval_set)]
         self.net_ = self._network(X.shape[1], y.shape[1]).to(self.device_)
         # BatchNorm's eval-time statistics: the plain average over the current epoch's batches (reset
         # each epoch), not a 0.1-momentum trace that a small dataset's few batches never bring close.
@@ -105,7 +103,7 @@ class NeuralRegressor(RegressorMixin, BaseEstimator):
             raise ValueError(f"schedule must be onecycle or cosine, not {self.schedule!r}")
         gen = torch.Generator(device="cpu").manual_seed(self.random_state)
         best, best_state, best_epoch, stale = -np.inf, None, 0, 0
-        self.history_: list[float] = []
+        self.eval_history_: list[list[float]] = [[] for _ in sets]
         t0 = time.perf_counter()
         for epoch in range(self.epochs):
             self.net_.train()
@@ -121,8 +119,9 @@ class NeuralRegressor(RegressorMixin, BaseEstimator):
                 opt.step()
                 sched.step()
                 total += loss.item()
-            score = mean_row_pearson(valid[1], self._predict_scaled(valid[0])) if valid else -total / steps
-            self.history_.append(float(score))
+            for hist, (Xv, yv, w) in zip(self.eval_history_, sets, strict=True):
+                hist.append(mean_row_pearson(yv, self._predict_scaled(Xv), w))
+            score = self.eval_history_[-1][-1] if sets else -total / steps  # the last eval set stops
             improved = score > best
             if improved:
                 best, best_epoch, stale = score, epoch + 1, 0
@@ -130,9 +129,9 @@ class NeuralRegressor(RegressorMixin, BaseEstimator):
             else:
                 stale += 1
             log.info("epoch %d/%d: train loss %.4f%s (%.1f s)", epoch + 1, self.epochs, total / steps,
-                     f", valid Pearson {score:.4f}{' *' if improved else ''}" if valid else "",
+                     f", valid Pearson {score:.4f}{' *' if improved else ''}" if sets else "",
                      time.perf_counter() - t0)
-            if valid and self.patience and stale >= self.patience:
+            if sets and self.patience and stale >= self.patience:
                 break
         if best_state is not None:
             self.net_.load_state_dict(best_state)

@@ -14,9 +14,14 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from msci.device import resolve_device
 from msci.losses import pearson_loss
 from msci.metrics import mean_row_pearson
+from msci.models import eval_triples
 
 
-def _pearson_metric():
+def _pearson_metric(sets):
+    """TabNet metric class: mean per-cell Pearson, each cell's scaled by its eval set's ``scale``.
+
+    TabNet calls metrics with the targets only, so the set (and its scale) is found by its targets.
+    """
     from pytorch_tabnet.metrics import Metric
 
     class PearsonMetric(Metric):
@@ -25,7 +30,8 @@ def _pearson_metric():
             self._maximize = True
 
         def __call__(self, y_true, y_score):
-            return mean_row_pearson(y_true, y_score)
+            w = next((w for _, yv, w in sets if yv.shape == y_true.shape and np.array_equal(yv, y_true)), None)
+            return mean_row_pearson(y_true, y_score, w)
 
     return PearsonMetric
 
@@ -100,16 +106,19 @@ class TabNetModel(RegressorMixin, BaseEstimator):
                   scheduler_params={"max_lr": self.lr, "epochs": self.epochs, "steps_per_epoch": steps,
                                     "is_batch_level": True})
         self.model_ = TabNetRegressor(**kw)
+        sets = [(np.asarray(Xv, np.float32), yv, w) for Xv, yv, w in eval_triples(eval_set)]
+        names = [f"set{i}" for i in range(len(sets))]
         fit_kw = {}
-        if eval_set:
-            fit_kw = {"eval_set": [tuple(np.asarray(a, np.float32) for a in eval_set[0])], "eval_name": ["valid"],
-                      "eval_metric": [_pearson_metric()], "patience": self.patience}
+        if sets:  # TabNet, too, stops on the last eval set
+            fit_kw = {"eval_set": [(Xv, yv) for Xv, yv, _ in sets], "eval_name": names,
+                      "eval_metric": [_pearson_metric(sets)], "patience": self.patience}
         t0 = time.perf_counter()
         self.model_.fit(np.asarray(X, np.float32), np.asarray(y, np.float32), loss_fn=pearson_loss,
                         max_epochs=self.epochs, batch_size=batch,
                         virtual_batch_size=min(self.virtual_batch_size, batch),
                         drop_last=False, from_unsupervised=pretrainer, **fit_kw)
-        history = self.model_.history.history.get("valid_pearson", [])
+        self.eval_history_ = [list(map(float, self.model_.history.history.get(f"{nm}_pearson", []))) for nm in names]
+        history = self.eval_history_[-1] if sets else []
         self.fit_info_ = {"epochs": int(np.argmax(history)) + 1 if history else self.epochs,
                           "device": self.device_, "train_seconds": time.perf_counter() - t0,
                           "pretrained": pretrainer is not None}

@@ -10,6 +10,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from msci.device import resolve_device
 from msci.losses import PearsonObjective
 from msci.metrics import mean_row_pearson
+from msci.models import eval_triples
 
 
 def _xgb_device(device: str) -> str:
@@ -21,13 +22,18 @@ def _xgb_device(device: str) -> str:
     return dev
 
 
+def _pearson_error(y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
+    """1 − mean per-cell Pearson (each cell's scaled by its eval-set weight): XGBoost minimises metrics."""
+    return 1.0 - mean_row_pearson(y_true, y_pred.reshape(y_true.shape), sample_weight)
+
+
 class XGBoostRegressor(RegressorMixin, BaseEstimator):
     """Gradient-boosted trees predicting all targets at once.
 
     ``objective="pearson"`` boosts 1 − per-cell Pearson with :func:`~msci.losses.pearson_grad_hess`
     (scaled by the number of targets so Hessians are of order one, as XGBoost's regularisation
     defaults expect), starting from the training mean of each target. ``objective="squarederror"``
-    is XGBoost's built-in loss. With an ``eval_set``, training stops when the eval set's mean
+    is XGBoost's built-in loss. With an ``eval_set``, training stops when the last eval set's mean
     per-cell Pearson has not improved for ``early_stopping_rounds`` rounds and the best round predicts.
     """
 
@@ -74,15 +80,20 @@ class XGBoostRegressor(RegressorMixin, BaseEstimator):
             reg_lambda=self.reg_lambda, subsample=self.subsample, colsample_bytree=self.colsample_bytree,
             max_bin=self.max_bin, tree_method="hist", device=self.device_, n_jobs=self.n_jobs,
             random_state=self.random_state, early_stopping_rounds=stop,
-            eval_metric=lambda t, p: 1.0 - mean_row_pearson(t, p.reshape(t.shape)),
+            eval_metric=_pearson_error,
         )
+        sets = eval_triples(eval_set)
         kwargs = {}
-        if eval_set:
-            kwargs = {"eval_set": list(eval_set), "base_margin_eval_set": [self._margin(len(e[0])) for e in eval_set],
-                      "verbose": False}
+        if sets:
+            kwargs = {"eval_set": [(Xv, yv) for Xv, yv, _ in sets],
+                      "base_margin_eval_set": [self._margin(len(Xv)) for Xv, _, _ in sets], "verbose": False}
+            if any(w is not None for _, _, w in sets):
+                kwargs["sample_weight_eval_set"] = [w if w is not None else np.ones(len(Xv)) for Xv, _, w in sets]
         t0 = time.perf_counter()
         self.model_.fit(X, y, base_margin=self._margin(len(X)), **kwargs)
         best = getattr(self.model_, "best_iteration", None)
+        history = self.model_.evals_result() if sets else {}
+        self.eval_history_ = [[1.0 - e for e in history[f"validation_{i}"]["_pearson_error"]] for i in range(len(sets))]
         self.fit_info_ = {"epochs": int(best + 1) if best is not None else self.n_estimators,
                           "device": self.device_, "train_seconds": time.perf_counter() - t0}
         return self

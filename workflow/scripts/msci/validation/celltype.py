@@ -1,4 +1,4 @@
-"""Predict the hidden cell types of test cells from the training cells' annotated types.
+"""Predict cell types from the training cells' annotated types: out of fold for them, by soft vote for the rest.
 
 Fold models are trained on training cells; each training cell's out-of-fold prediction gives
 the reported accuracy, and the fold models' averaged probabilities (a soft vote) type the test cells.
@@ -22,8 +22,9 @@ UNKNOWN = "unknown"  # own data without a cell-type column
 
 def predict_cell_types(features: pd.DataFrame, cells: pd.DataFrame, classifier: str = "logistic",
                        n_splits: int = 5, seed: int = 0) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Table of every cell: ``cell_type`` (observed for train, predicted for test), ``predicted``,
-    ``p_<type>`` probabilities (out-of-fold for train cells); plus metrics (OOF accuracy)."""
+    """Table of every cell: ``cell_type`` (annotated for annotated training cells, else predicted),
+    ``annotated`` (the classifier learnt from it), ``predicted`` and ``p_<type>`` probabilities
+    (out-of-fold for annotated cells, the fold models' mean for the others); plus metrics (OOF accuracy)."""
     meta = cells.loc[features.index]
     X = features.to_numpy(np.float32)
     train = (meta["split"] == "train").to_numpy() & (~meta["cell_type"].isin([HIDDEN, UNKNOWN])).to_numpy()
@@ -33,8 +34,8 @@ def predict_cell_types(features: pd.DataFrame, cells: pd.DataFrame, classifier: 
     if len(classes) < 2 or counts.max() < 2:
         log.warning("fewer than two annotated cell types (or no type with two cells) among training cells: "
                     "every cell typed %r", UNKNOWN)
-        out = pd.DataFrame({"cell_type": UNKNOWN, "predicted": UNKNOWN, f"p_{UNKNOWN}": np.float32(1)},
-                           index=features.index)
+        out = pd.DataFrame({"cell_type": UNKNOWN, "annotated": False, "predicted": UNKNOWN,
+                            f"p_{UNKNOWN}": np.float32(1)}, index=features.index)
         return out, {"classifier": classifier, "oof_accuracy": None, "classes": [UNKNOWN],
                      "skipped": "fewer than two annotated cell types among training cells"}
     # Folds stratified on type; a type rarer than the folds is simply absent from some fold models.
@@ -55,8 +56,8 @@ def predict_cell_types(features: pd.DataFrame, cells: pd.DataFrame, classifier: 
             proba[np.ix_(other, cols)] += clf.predict_proba(X[other]) / k
     predicted = classes[proba.argmax(axis=1)]
     observed = meta["cell_type"].to_numpy().astype(str)
-    out = pd.DataFrame({"cell_type": np.where(train, observed, predicted), "predicted": predicted},
-                       index=features.index)
+    out = pd.DataFrame({"cell_type": np.where(train, observed, predicted), "annotated": train,
+                        "predicted": predicted}, index=features.index)
     for j, c in enumerate(classes):
         out[f"p_{c}"] = proba[:, j].astype(np.float32)
     accuracy = float((predicted[train] == y).mean())

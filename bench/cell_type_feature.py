@@ -1,0 +1,95 @@
+"""Which cell-type feature should training cells get? Measured on the demo CITE task.
+
+Test cells' types are hidden, so they get the classifier's prediction. Training cells can get their
+annotated type (cleaner than the test cells' feature), or the classifier's out-of-fold prediction
+(the same route as test cells) as a one-hot or as class probabilities. For each simulator seed this
+script runs the workflow up to the CITE features, then cross-validates the default XGBoost and MLP
+(features svd, genes, cell_type; early-stopped on an inner split) with each variant, and prints CV
+and the hidden private-day score (mean per-cell Pearson of the fold-averaged test predictions).
+
+Run: ``.venv/bin/python bench/cell_type_feature.py [--seeds 0 11] [--workdir DIR]`` (~5 min per seed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "workflow" / "scripts"))
+
+from msci.cv import cross_validate  # noqa: E402
+from msci.features.cell_type import cell_type_features  # noqa: E402
+from msci.features.table import load_features  # noqa: E402
+from msci.metrics import row_pearson  # noqa: E402
+from msci.models.registry import make_model  # noqa: E402
+from msci.training import load_codes  # noqa: E402
+
+VARIANTS = {"annotated one-hot": ("annotated", "onehot"), "predicted one-hot": ("predicted", "onehot"),
+            "predicted probabilities": ("predicted", "probabilities")}
+NEEDED = ["results/cite/features/svd.parquet", "results/cite/features/genes.parquet",
+          "results/cite/cell_type.parquet", "results/cite/folds.parquet", "results/cite/targets/codes.h5ad"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 11])
+    ap.add_argument("--workdir", default=str(REPO / "bench" / "out" / "cell_type_feature"))
+    ap.add_argument("--cores", type=int, default=2)
+    args = ap.parse_args()
+    defaults = yaml.safe_load((REPO / "config.yaml").read_text())["models"]
+    rows = []
+    for seed in args.seeds:
+        work = Path(args.workdir) / f"seed{seed}"
+        work.mkdir(parents=True, exist_ok=True)
+        (work / "seed.yaml").write_text(yaml.safe_dump({"demo": {"seed": seed}, "modalities": ["cite"]}))
+        subprocess.run([sys.executable, "-m", "snakemake", *NEEDED, "-s", str(REPO / "Snakefile"), "--directory",
+                        str(work), "--cores", str(args.cores), "-q", "--configfile", str(work / "seed.yaml")],
+                       check=True, cwd=work)
+        res = work / "results" / "cite"
+        cells = pd.read_parquet(res / "ingest" / "cells.parquet")
+        folds = pd.read_parquet(res / "folds.parquet")
+        targets, Y, rho = load_codes(str(res / "targets" / "codes.h5ad"), str(res / "targets" / "codec.npz"))
+        train_ids = targets.obs_names
+        test_ids = cells.index[cells["split"] == "test"].to_numpy()
+        meta = pd.read_csv(work / "resources" / "demo" / "data" / "metadata.csv", index_col="cell_id")
+        private = meta.loc[test_ids, "day"].to_numpy() > meta.loc[train_ids, "day"].max()
+        truth = pd.read_hdf(work / "resources" / "demo" / "hidden" / "test_cite_targets.h5")
+        y_private = truth.loc[test_ids[private], list(targets.var_names)].to_numpy()
+        table = pd.read_parquet(res / "cell_type.parquet")
+        base = [str(res / "features" / f"{f}.parquet") for f in ("svd", "genes")]
+        fold = folds.loc[train_ids, "fold"].to_numpy()
+        good = folds.loc[train_ids, "good_validation"].to_numpy(bool)
+        for label, (train, encoding) in VARIANTS.items():
+            ct = cell_type_features(table, train=train, encoding=encoding)
+            ct_path = work / f"cell_type_{train}_{encoding}.parquet"
+            ct.to_parquet(ct_path)
+            X = load_features([*base, str(ct_path)], train_ids).to_numpy()
+            X_test = load_features([*base, str(ct_path)], test_ids).to_numpy()
+            for model in ("xgboost", "mlp"):
+                params = defaults[model]["params"]
+                res_cv = cross_validate(lambda k, m=model, p=params: make_model(m, p, seed=k, threads=args.cores),
+                                        X, Y, fold, X_test, rho=rho, stop_labels=good)
+                cv = float(row_pearson(Y, res_cv.oof).mean())
+                priv = float(row_pearson(y_private, res_cv.test[private]).mean())
+                rows.append({"seed": seed, "feature": label, "model": model, "cv": cv, "private": priv})
+                print(f"seed{seed}_{model}_{label.replace(' ', '_')}: cv {cv:.4f} private {priv:.4f}", flush=True)
+    df = pd.DataFrame(rows)
+    print("\n| feature for training cells | XGBoost CV | XGBoost private | MLP CV | MLP private |")
+    print("| --- | --- | --- | --- | --- |")
+    mean = df.groupby(["feature", "model"])[["cv", "private"]].mean()
+    for label in VARIANTS:
+        x, m = mean.loc[(label, "xgboost")], mean.loc[(label, "mlp")]
+        print(f"| {label} | {x['cv']:.4f} | {x['private']:.4f} | {m['cv']:.4f} | {m['private']:.4f} |")
+    print(f"(means over seeds {', '.join(map(str, args.seeds))})")
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    main()
