@@ -154,3 +154,39 @@ def test_day_out_marks_the_latest_of_at_least_two_training_days():
     np.testing.assert_array_equal(folds["day_out"], cells.loc[folds.index, "day"] == 4)
     assert not make_folds(cells.assign(day=2), "kfold", n_splits=5)["day_out"].any()
     assert not make_folds(cells, "kfold", n_splits=5, day_out=False)["day_out"].any()
+
+
+def test_day_out_model_is_trained_on_the_earlier_days_only(tmp_path):
+    import json
+
+    from msci.io.matrix import MatrixFile, write_matrix
+    from msci.metrics import mean_row_pearson
+    from msci.target_codes import TargetCodec
+    from msci.training import train_model
+
+    rng = np.random.default_rng(0)
+    n, n_test = 120, 10
+    ids = np.array([f"c{i}" for i in range(n + n_test)], dtype=object)
+    day = np.r_[np.arange(n) % 3 + 2, [7] * n_test]
+    X = rng.normal(size=(n + n_test, 5))
+    Y = X[:n] @ rng.normal(size=(5, 4)) + rng.normal(size=(n, 4)) + (day[:n] == 4)[:, None] * 3.0 * np.arange(4)
+    pd.DataFrame(X, index=pd.Index(ids, name="cell_id"), columns=[f"f{j}" for j in range(5)]).to_parquet(
+        tmp_path / "f.parquet")
+    targets = [f"t{j}" for j in range(4)]
+    write_matrix(tmp_path / "codes.h5ad", Y.astype(np.float32), ids[:n], targets)
+    TargetCodec(np.array(targets, dtype=object)).save(tmp_path / "codec.npz", ids[:n], np.ones(n))
+    pd.DataFrame({"split": ["train"] * n + ["test"] * n_test, "day": day}, index=ids).to_parquet(
+        tmp_path / "cells.parquet")
+    make_folds(pd.read_parquet(tmp_path / "cells.parquet"), "kfold", 4).to_parquet(tmp_path / "folds.parquet")
+    out = {k: str(tmp_path / f"{k}.out") for k in ("oof", "test", "metrics", "day_out")}
+    train_model("ridge", {"alpha": 1.0}, [str(tmp_path / "f.parquet")], str(tmp_path / "codes.h5ad"),
+                str(tmp_path / "codec.npz"), str(tmp_path / "cells.parquet"), str(tmp_path / "folds.parquet"),
+                out["oof"], out["test"], out["metrics"], out_day_out=out["day_out"])
+    latest = day[:n] == 4
+    expected = RidgeRegressor(alpha=1.0).fit(X[:n][~latest], Y[~latest]).predict(X[:n][latest])
+    got = MatrixFile(out["day_out"])
+    assert list(got.obs_names) == list(ids[:n][latest])
+    np.testing.assert_allclose(got.read(), expected, rtol=1e-4, atol=1e-4)
+    metrics = json.loads(open(out["metrics"]).read())
+    assert np.isclose(metrics["cv_pearson_day_out"], mean_row_pearson(Y[latest], expected), atol=1e-5)
+    assert metrics["day_out"]["day"] == "4" and "early_stopping_overstatement" not in metrics

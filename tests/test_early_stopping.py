@@ -31,3 +31,24 @@ def test_last_eval_set_decides_the_epoch_and_every_set_is_scored_with_its_scale(
     # The watched set's history is its scale-weighted score at each epoch, of the restored epoch too.
     assert np.isclose(mean_row_pearson(Y[240:300], model.predict(X[240:300]), scale), h_watched[best - 1], atol=1e-4)
     assert not np.isclose(h_watched[best - 1], mean_row_pearson(Y[240:300], model.predict(X[240:300])), atol=1e-4)
+
+
+@pytest.mark.parametrize("kind", sorted(PARAMS))
+def test_watching_another_eval_set_changes_nothing_in_training(kind):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 6)).astype(np.float32)
+    Y = (np.tanh(X @ rng.normal(size=(6, 8))) + rng.normal(size=(300, 8)) * 0.7).astype(np.float32)
+    stop = (X[250:], Y[250:])
+    alone = make_model(kind, PARAMS[kind], seed=0).fit(X[:200], Y[:200], eval_set=[stop])
+    watched = make_model(kind, PARAMS[kind], seed=0).fit(X[:200], Y[:200], eval_set=[(X[200:250], Y[200:250]), stop])
+    assert alone.fit_info_["epochs"] == watched.fit_info_["epochs"]
+    np.testing.assert_array_equal(alone.predict(X[250:]), watched.predict(X[250:]))
+
+
+@pytest.mark.parametrize("kind, params, stops", [("xgboost", {"early_stopping_rounds": None}, False),
+                                                 ("xgboost", {}, True), ("tabnet", {"patience": 0}, False),
+                                                 ("mlp", {"patience": 0}, True), ("ridge", {}, False)])
+def test_cells_are_held_back_only_for_models_whose_epoch_an_eval_set_would_choose(kind, params, stops):
+    from msci.cv import stops_early
+
+    assert stops_early(make_model(kind, params)) == stops

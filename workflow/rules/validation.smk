@@ -8,7 +8,7 @@ rule folds:
     output:
         folds="results/{modality}/folds.parquet",
     params:
-        folds=sorted_dict(config["folds"]),
+        folds=sorted_dict({k: config["folds"][k] for k in ("strategy", "n_splits", "day_out")}),
         seed=config["seed"],
         code=code_hash("folds.py"),
     resources:

@@ -9,9 +9,8 @@ from msci.validation.folds import make_folds
 sm = snakemake  # noqa: F821
 with logged(sm.log[0]) as log:
     adversarial = pd.read_parquet(sm.input.adversarial)
-    cfg = sm.params.folds
-    folds = make_folds(pd.read_parquet(sm.input.cells), cfg["strategy"], cfg["n_splits"], seed=sm.params.seed,
-                       good_validation=adversarial["good_validation"], day_out=cfg["day_out"])
+    folds = make_folds(pd.read_parquet(sm.input.cells), seed=sm.params.seed,
+                       good_validation=adversarial["good_validation"], **sm.params.folds)
     write_parquet(folds, sm.output.folds)
     log.info("fold sizes: %s; good-validation cells per fold: %s",
              folds["fold"].value_counts().sort_index().tolist(),

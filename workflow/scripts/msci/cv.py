@@ -45,8 +45,9 @@ class HeldOut:
     test: np.ndarray | None = None
 
 
-def accepts_eval_set(model) -> bool:
-    return "eval_set" in inspect.signature(model.fit).parameters
+def stops_early(model) -> bool:
+    """Whether an eval set would choose the model's epoch or round (only then are cells held back for it)."""
+    return "eval_set" in inspect.signature(model.fit).parameters and bool(getattr(model, "stops_early", True))
 
 
 def fit_held_out(model, X: np.ndarray, Y: np.ndarray, train: np.ndarray, valid: np.ndarray,
@@ -55,13 +56,14 @@ def fit_held_out(model, X: np.ndarray, Y: np.ndarray, train: np.ndarray, valid: 
     """Fit ``model`` on the ``train`` rows and predict the ``valid`` rows (index arrays).
 
     A model that early-stops gets an inner split of ``train`` (``stop_fraction`` of it, stratified
-    on ``stop_labels``) to stop on; ``valid`` is only watched, to report what stopping on it would
-    have scored (``pearson_if_stopped_on_scored``).
+    on ``stop_labels``) to stop on; ``valid`` is only watched. ``pearson_if_stopped_on_scored`` is
+    its best score among the epochs run: a lower bound of what choosing the epoch on ``valid`` would
+    have reported (training stopped when the inner split stopped improving, on fewer cells).
     """
     t0 = time.perf_counter()
     w_va = rho[valid] if rho is not None else None
     info: dict[str, Any] = {}
-    if accepts_eval_set(model):
+    if stops_early(model):
         fit_rows, stop_rows = inner_split(train, stop_labels[train] if stop_labels is not None else None,
                                           stop_fraction, seed)
         watched = (X[valid], Y[valid], w_va)
@@ -112,7 +114,7 @@ def cross_validate(make_model: Callable[[int], Any], X: np.ndarray, Y: np.ndarra
 
 
 def stopping_overstatement(result: CVResult) -> dict[str, float] | None:
-    """What choosing each fold's epoch on the fold itself would have reported, against the honest CV.
+    """What choosing each fold's epoch on the fold itself would at least have reported, against the honest CV.
 
     ``None`` for models that do not early-stop.
     """

@@ -8,8 +8,8 @@ matrix at once (what the original solution did), ``"none"`` blends raw predictio
 Weights are searched by Optuna (seeded TPE) to maximise the mean per-cell Pearson on the
 good-validation OOF cells (or all OOF cells). That score is in-sample. The headline score is
 out-of-sample: weights fit on the cells of even folds and scored on odd folds and vice versa
-(``cv_pearson_holdout``), the search repeated over ``n_seeds`` seeds (its spread reported), and set
-against the best single model chosen the same way. ``cv_pearson_day_out`` blends the models'
+(``cv_pearson_holdout``, the mean over ``n_seeds`` repetitions of the seeded search, whose spread is
+reported), set against the best single model chosen the same way. ``cv_pearson_day_out`` blends the models'
 day-out predictions (trained without the latest training day) with weights fit on the other days.
 """
 
@@ -178,7 +178,7 @@ def ensemble_models(oof_paths: Mapping[str, str], test_paths: Mapping[str, str],
     fit_mask = cells["good_validation"].to_numpy(bool) if fit_on == "good_validation" else np.ones(n, bool)
     if not fit_mask.any():
         log.warning("no good-validation cells: weights are fit on all OOF cells")
-        fit_mask = np.ones(n, bool)
+        fit_mask, fit_on = np.ones(n, bool), "all"
     oofs = [_Standardized(f, standardize_how, chunk_rows) for f in oof_files]
     fit_rows = np.flatnonzero(fit_mask)
     Y_fit = np.asarray(targets.read_rows(fit_rows, chunk_rows), dtype=np.float32)
@@ -242,14 +242,16 @@ def ensemble_models(oof_paths: Mapping[str, str], test_paths: Mapping[str, str],
     for nm in names:
         singles[nm]["cv_pearson_day_out"] = day_out["models"].get(nm)
     weight_map = {nm: float(x) for nm, x in zip(names, w, strict=True)}
-    headline = holdout_by_seed[0]
+    headline = float(np.mean(holdout_by_seed)) if halves else None
     metrics = {
         "cv_pearson_holdout": headline,
         "cv_pearson_holdout_by_seed": holdout_by_seed,
-        "cv_pearson_holdout_sd": float(np.std(holdout_by_seed)) if headline is not None else None,
+        # The spread of the weight search alone (the halves stay the same).
+        "cv_pearson_holdout_sd": float(np.std(holdout_by_seed, ddof=1)) if halves and len(holdout_by_seed) > 1
+        else None,
         "best_single_model_holdout": [names[i] for i in best_by_half],
         "best_single_cv_pearson_holdout": best_single_holdout,
-        "blend_gain_holdout": headline - best_single_holdout if headline is not None else None,
+        "blend_gain_holdout": headline - best_single_holdout if halves else None,
         "cv_pearson_day_out": day_out["blend"],
         "day_out_weights": day_out["weights"],
         "n_cells": in_sample.pop("n_cells"),

@@ -208,6 +208,10 @@ def write_report(out_path: str, modalities: Mapping[str, Mapping[str, object]], 
                      if "cv_pearson_matrix_standardized_in_sample" in ens else "") + ".</p>",
                   "<h3>Blend weights</h3>", weights_plot(ens["weights"]),
                   "<h3>Per-target Pearson of the blend</h3>",
+                  "<p>Pearson across cells of each target, for the blend weights applied to the models' own "
+                  "(unstandardised) OOF predictions" + ("; decoded from codes, each cell's profile is centred"
+                                                         if load_codec(paths["codec"])[0].decoder is not None
+                                                         else "") + ".</p>",
                   per_target_plot(per_target_pearson({n: MatrixFile(p) for n, p in paths["oofs"].items()},
                                                      ens["weights"], load_codec(paths["codec"])[0],
                                                      MatrixFile(paths["targets"])))]

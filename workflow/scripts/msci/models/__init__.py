@@ -3,6 +3,7 @@
 ``eval_set`` is a list of ``(X, y)`` or ``(X, y, scale)``: the **last** set decides early stopping
 (as in XGBoost and TabNet); every set's score per epoch or round — mean per-cell Pearson, each
 cell's Pearson times its ``scale`` when given — is kept in ``eval_history_`` (one list per set).
+Models that take an ``eval_set`` say with ``stops_early`` whether it would choose their epoch or round.
 """
 
 from __future__ import annotations

@@ -64,6 +64,11 @@ class NeuralRegressor(RegressorMixin, BaseEstimator):
         self.random_state = random_state
         self.n_jobs = n_jobs
 
+    @property
+    def stops_early(self) -> bool:
+        """Given an eval set, the best epoch on it is restored (whatever ``patience``)."""
+        return True
+
     def _network(self, n_in: int, n_out: int):
         raise NotImplementedError
 

@@ -6,6 +6,7 @@ the ``tabnet_pretrain`` rule and reused by every fold and by every rerun of the 
 
 from __future__ import annotations
 
+import functools
 import time
 
 import numpy as np
@@ -16,8 +17,13 @@ from msci.losses import pearson_loss
 from msci.metrics import mean_row_pearson
 from msci.models import eval_triples
 
+# (targets, scale) of each eval set of the fit running now. TabNet finds metric classes by name among
+# all subclasses of its Metric, so there is one Pearson class, which reads the sets from here.
+_EVAL_SETS: list[tuple[np.ndarray, np.ndarray | None]] = []
 
-def _pearson_metric(sets):
+
+@functools.cache
+def _pearson_metric():
     """TabNet metric class: mean per-cell Pearson, each cell's scaled by its eval set's ``scale``.
 
     TabNet calls metrics with the targets only, so the set (and its scale) is found by its targets.
@@ -30,10 +36,31 @@ def _pearson_metric(sets):
             self._maximize = True
 
         def __call__(self, y_true, y_score):
-            w = next((w for _, yv, w in sets if yv.shape == y_true.shape and np.array_equal(yv, y_true)), None)
-            return mean_row_pearson(y_true, y_score, w)
+            match = [w for yv, w in _EVAL_SETS if yv.shape == y_true.shape and np.array_equal(yv, y_true)]
+            if not match:
+                raise RuntimeError("TabNet scored targets that are none of its eval sets'")
+            return mean_row_pearson(y_true, y_score, match[0])
 
     return PearsonMetric
+
+
+def _watcher(sets):
+    """A TabNet callback scoring watched eval sets after each epoch, without touching the random state
+    (a TabNet eval set would: each DataLoader pass draws a seed, which would change the training)."""
+    import torch
+    from pytorch_tabnet.callbacks import Callback
+
+    class Watch(Callback):
+        def __init__(self):
+            super().__init__()
+            self.history = [[] for _ in sets]
+
+        def on_epoch_end(self, epoch, logs=None):
+            with torch.random.fork_rng(devices=[]):
+                for hist, (Xv, yv, w) in zip(self.history, sets, strict=True):
+                    hist.append(mean_row_pearson(yv, self.trainer.predict(Xv), w))
+
+    return Watch()
 
 
 def _tabnet_kwargs(n_d, n_a, n_steps, gamma, lr, device, seed) -> dict:
@@ -85,6 +112,11 @@ class TabNetModel(RegressorMixin, BaseEstimator):
         self.device = device
         self.random_state = random_state
 
+    @property
+    def stops_early(self) -> bool:
+        """Whether an eval set would choose the epoch (TabNet restores the best one when ``patience`` > 0)."""
+        return self.patience > 0
+
     def fit(self, X: np.ndarray, y: np.ndarray, eval_set=None) -> TabNetModel:
         from pytorch_tabnet.tab_model import TabNetRegressor
 
@@ -107,17 +139,22 @@ class TabNetModel(RegressorMixin, BaseEstimator):
                                     "is_batch_level": True})
         self.model_ = TabNetRegressor(**kw)
         sets = [(np.asarray(Xv, np.float32), yv, w) for Xv, yv, w in eval_triples(eval_set)]
-        names = [f"set{i}" for i in range(len(sets))]
-        fit_kw = {}
-        if sets:  # TabNet, too, stops on the last eval set
-            fit_kw = {"eval_set": [(Xv, yv) for Xv, yv, _ in sets], "eval_name": names,
-                      "eval_metric": [_pearson_metric(sets)], "patience": self.patience}
+        fit_kw, watch = {}, None
+        if sets:  # TabNet evaluates and stops on the last set; the others are only watched
+            watch = _watcher(sets[:-1])
+            fit_kw = {"eval_set": [sets[-1][:2]], "eval_name": ["stop"], "eval_metric": [_pearson_metric()],
+                      "patience": self.patience, "callbacks": [watch]}
         t0 = time.perf_counter()
-        self.model_.fit(np.asarray(X, np.float32), np.asarray(y, np.float32), loss_fn=pearson_loss,
-                        max_epochs=self.epochs, batch_size=batch,
-                        virtual_batch_size=min(self.virtual_batch_size, batch),
-                        drop_last=False, from_unsupervised=pretrainer, **fit_kw)
-        self.eval_history_ = [list(map(float, self.model_.history.history.get(f"{nm}_pearson", []))) for nm in names]
+        _EVAL_SETS[:] = [(yv, w) for _, yv, w in sets[-1:]]
+        try:
+            self.model_.fit(np.asarray(X, np.float32), np.asarray(y, np.float32), loss_fn=pearson_loss,
+                            max_epochs=self.epochs, batch_size=batch,
+                            virtual_batch_size=min(self.virtual_batch_size, batch),
+                            drop_last=False, from_unsupervised=pretrainer, **fit_kw)
+        finally:
+            _EVAL_SETS.clear()
+        stop_history = list(map(float, self.model_.history.history.get("stop_pearson", [])))
+        self.eval_history_ = [*watch.history, stop_history] if sets else []
         history = self.eval_history_[-1] if sets else []
         self.fit_info_ = {"epochs": int(np.argmax(history)) + 1 if history else self.epochs,
                           "device": self.device_, "train_seconds": time.perf_counter() - t0,

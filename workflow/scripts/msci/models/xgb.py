@@ -57,6 +57,11 @@ class XGBoostRegressor(RegressorMixin, BaseEstimator):
         self.device = device
         self.random_state = random_state
 
+    @property
+    def stops_early(self) -> bool:
+        """Whether an eval set would choose the number of rounds."""
+        return bool(self.early_stopping_rounds)
+
     def _margin(self, n: int) -> np.ndarray:
         return np.tile(self.base_, (n, 1))
 

@@ -1,7 +1,9 @@
-"""Predict cell types from the training cells' annotated types: out of fold for them, by soft vote for the rest.
+"""Predict cell types from the training cells' annotated types, the same way for every cell.
 
-Fold models are trained on training cells; each training cell's out-of-fold prediction gives
-the reported accuracy, and the fold models' averaged probabilities (a soft vote) type the test cells.
+Fold models are trained on annotated training cells. Each such cell is typed by the fold model that
+did not see it (its out-of-fold prediction gives the reported accuracy), and each other cell (test
+cells, whose types are hidden) by one fold model too, assigned at random, so both get probabilities
+of the same kind.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ def predict_cell_types(features: pd.DataFrame, cells: pd.DataFrame, classifier: 
                        n_splits: int = 5, seed: int = 0) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Table of every cell: ``cell_type`` (annotated for annotated training cells, else predicted),
     ``annotated`` (the classifier learnt from it), ``predicted`` and ``p_<type>`` probabilities
-    (out-of-fold for annotated cells, the fold models' mean for the others); plus metrics (OOF accuracy)."""
+    (out-of-fold for annotated cells, one random fold model's for the others); plus metrics (OOF accuracy)."""
     meta = cells.loc[features.index]
     X = features.to_numpy(np.float32)
     train = (meta["split"] == "train").to_numpy() & (~meta["cell_type"].isin([HIDDEN, UNKNOWN])).to_numpy()
@@ -42,18 +44,17 @@ def predict_cell_types(features: pd.DataFrame, cells: pd.DataFrame, classifier: 
     k = int(min(n_splits, max(2, counts.max())))
     proba = np.zeros((len(X), len(classes)))
     Xtr, tr_idx, other = X[train], np.flatnonzero(train), np.flatnonzero(~train)
-    for fit_rows, held in StratifiedKFold(k, shuffle=True, random_state=seed).split(Xtr, y):
+    # Each other cell is typed by one fold model (seeded, balanced), as each training cell is: a mean
+    # over the fold models would be smoother than the training cells' out-of-fold probabilities.
+    model_of = np.random.default_rng(seed).permutation(len(other)) % k
+    for i, (fit_rows, held) in enumerate(StratifiedKFold(k, shuffle=True, random_state=seed).split(Xtr, y)):
+        rows = np.r_[tr_idx[held], other[model_of == i]]
         seen = np.unique(y[fit_rows])
         if len(seen) < 2:  # a fold left with one type (rare types only elsewhere) predicts that type
-            col = np.searchsorted(classes, seen[0])
-            proba[tr_idx[held], col] = 1.0
-            proba[other, col] += 1.0 / k
+            proba[rows, np.searchsorted(classes, seen[0])] = 1.0
             continue
         clf = make_classifier(classifier, seed).fit(Xtr[fit_rows], y[fit_rows])
-        cols = np.searchsorted(classes, clf.classes_)
-        proba[np.ix_(tr_idx[held], cols)] = clf.predict_proba(Xtr[held])
-        if other.size:
-            proba[np.ix_(other, cols)] += clf.predict_proba(X[other]) / k
+        proba[np.ix_(rows, np.searchsorted(classes, clf.classes_))] = clf.predict_proba(X[rows])
     predicted = classes[proba.argmax(axis=1)]
     observed = meta["cell_type"].to_numpy().astype(str)
     out = pd.DataFrame({"cell_type": np.where(train, observed, predicted), "annotated": train,
