@@ -135,6 +135,22 @@ def test_changing_one_feature_family_reruns_it_and_its_consumers_only(demo_run, 
                     "score": 1, "report": 1, "all": 1}
 
 
+def test_lsi_features_are_a_family_a_model_can_use(demo_run, workflow_copy, tmp_path):
+    jobs = _dry(demo_run, workflow_copy, "--config",
+                "models={ridge_lsi: {type: ridge, modalities: [multi], features: [lsi]}}")
+    assert jobs == {"features_lsi": 1, "train_model": 1, "ensemble": 1, "submission": 1, "score": 1, "report": 1,
+                    "all": 1}
+    run = tmp_path / "run"
+    shutil.copytree(demo_run, run, symlinks=True)
+    run_snakemake(run, "results/multi/features/lsi.parquet", "-s", str(workflow_copy / "Snakefile"),
+                  "--configfile", TINY)
+    table = pd.read_parquet(run / "results" / "multi" / "features" / "lsi.parquet")
+    cells = pd.read_parquet(run / "results" / "multi" / "ingest" / "cells.parquet")
+    assert list(table.index) == list(cells.index) and table.shape[1] == 50 and np.isfinite(table.to_numpy()).all()
+    check = json.loads((run / "results" / "multi" / "features" / "lsi.metrics.json").read_text())
+    assert len(check["depth_correlation"]) == 51 and check["n_components"] == 50
+
+
 def test_changing_a_library_module_reruns_the_rules_that_import_it(demo_run, workflow_copy):
     module = workflow_copy / "workflow" / "scripts" / "msci" / "ensemble.py"
     original = module.read_text()

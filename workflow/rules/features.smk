@@ -26,6 +26,32 @@ rule features_svd:
         "../scripts/features_svd.py"
 
 
+rule features_lsi:
+    input:
+        inputs="results/{modality}/ingest/inputs.h5ad",
+        cells="results/{modality}/ingest/cells.parquet",
+    output:
+        table="results/{modality}/features/lsi.parquet",
+        metrics="results/{modality}/features/lsi.metrics.json",
+    params:
+        lsi=sorted_dict(config["features"]["lsi"]),
+        fit_on=config["features"]["fit_on"],
+        seed=config["seed"],
+        code=code_hash("features_lsi.py"),
+    threads: 2
+    resources:
+        mem_mb=lambda wc, attempt: 8000 * attempt,
+        runtime=240,
+    log:
+        "logs/features_lsi/{modality}.log",
+    benchmark:
+        "benchmarks/features_lsi/{modality}.tsv"
+    conda:
+        "../../envs/msci.yaml"
+    script:
+        "../scripts/features_lsi.py"
+
+
 rule features_cell_type:
     input:
         cell_type="results/{modality}/cell_type.parquet",
