@@ -142,7 +142,8 @@ def test_lsi_features_are_a_family_a_model_can_use(demo_run, workflow_copy, tmp_
                     "all": 1}
     run = tmp_path / "run"
     shutil.copytree(demo_run, run, symlinks=True)
-    run_snakemake(run, "results/multi/features/lsi.parquet", "-s", str(workflow_copy / "Snakefile"),
+    # The target after -s's value: --resources, before the test's arguments, would take it as a resource.
+    run_snakemake(run, "-s", str(workflow_copy / "Snakefile"), "results/multi/features/lsi.parquet",
                   "--configfile", TINY)
     table = pd.read_parquet(run / "results" / "multi" / "features" / "lsi.parquet")
     cells = pd.read_parquet(run / "results" / "multi" / "ingest" / "cells.parquet")
