@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from msci.metrics import row_pearson
+from msci.metrics import mean_row_pearson, row_pearson
 from msci.validation.folds import inner_split
 
 log = logging.getLogger(__name__)
@@ -76,8 +76,7 @@ def fit_held_out(model, X: np.ndarray, Y: np.ndarray, train: np.ndarray, valid: 
     else:
         model.fit(X[train], Y[train])
     pred = model.predict(X[valid])
-    r = row_pearson(Y[valid], pred)
-    score = float((r * w_va).mean() if w_va is not None else r.mean())
+    score = mean_row_pearson(Y[valid], pred, w_va)
     test = model.predict(X_test) if X_test is not None else None
     info.update(pearson=score, seconds=time.perf_counter() - t0, **getattr(model, "fit_info_", {}))
     return HeldOut(pred, score, info, test)
