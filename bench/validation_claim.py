@@ -61,8 +61,11 @@ def write_config(workdir: Path, seed: int, cells: int) -> Path:
     return path
 
 
-def private_scores(workdir: Path, modality: str) -> dict[str, float]:
-    """Each model's mean per-cell Pearson on the private-day test cells' hidden targets (all targets)."""
+def private_scores(workdir: Path, modality: str, extra: dict[str, Path] | None = None) -> dict[str, float]:
+    """Each model's mean per-cell Pearson on the private-day test cells' hidden targets (all targets).
+
+    ``extra``: more prediction files (target codes of the test cells) to score, by name.
+    """
     meta = pd.read_csv(workdir / "resources" / "demo" / "data" / "metadata.csv", index_col="cell_id")
     tech = {"cite": "citeseq", "multi": "multiome"}[modality]
     meta = meta[meta["technology"] == tech]
@@ -71,13 +74,14 @@ def private_scores(workdir: Path, modality: str) -> dict[str, float]:
     truth = pd.read_hdf(workdir / "resources" / "demo" / "hidden" / f"test_{modality}_targets.h5")
     codec = load_codec(str(workdir / "results" / modality / "targets" / "codec.npz"))[0]
     out = {}
-    for path in sorted((workdir / "results" / modality / "models").glob("*/test.h5ad")):
+    paths = {p.parent.name: p for p in sorted((workdir / "results" / modality / "models").glob("*/test.h5ad"))}
+    for name, path in {**paths, **(extra or {})}.items():
         f = MatrixFile(path)
         cells = np.asarray(f.obs_names)
         private = meta.reindex(cells)["day"].to_numpy() > latest
         pred = codec.decode(f.read()[private])
         y = truth.loc[cells[private], list(codec.target_names)].to_numpy()
-        out[path.parent.name] = float(row_pearson(y, pred).mean())
+        out[name] = float(row_pearson(y, pred).mean())
     return out
 
 

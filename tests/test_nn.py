@@ -93,3 +93,27 @@ def test_tabnet_pretrains_once_and_fine_tunes_from_the_artifact(tmp_path):
     model = TabNetModel(n_d=8, n_a=8, n_steps=2, epochs=4, batch_size=128, pretrainer_path=path)
     model.fit(X[:200], Y[:200], eval_set=[(X[200:], Y[200:])])
     assert model.fit_info_["pretrained"] and model.predict(X[200:]).shape == (56, 10)
+
+
+def test_bagged_networks_predict_the_mean_of_their_seeds_and_report_each_at_its_best_epoch():
+    X, Y = _problem()
+    params = {"hidden": [32], "epochs": 6, "batch_size": 64, "patience": 2, "lr": 3e-3, "n_jobs": 1}
+    stop, watched = (X[240:270], Y[240:270]), (X[270:], Y[270:])
+    bagged = make_model("mlp", {**params, "n_bags": 2}, seed=3).fit(X[:240], Y[:240], eval_set=[watched, stop])
+    singles = [make_model("mlp", params, seed=s).fit(X[:240], Y[:240], eval_set=[watched, stop])
+               for s in (3, 3 + 7919)]
+    np.testing.assert_allclose(bagged.predict(X[:5]), np.mean([m.predict(X[:5]) for m in singles], axis=0),
+                               rtol=1e-5, atol=1e-6)
+    assert bagged.fit_info_["epochs"] == [m.fit_info_["epochs"] for m in singles]
+    assert bagged.eval_history_ == singles[0].eval_history_
+    # Its stop-set figure is the mean of the two networks, each at its best epoch on the stop set.
+    assert np.isclose(bagged.eval_best_[1], mean_row_pearson(stop[1], bagged.predict(stop[0])), atol=1e-5)
+    assert [max(h) for h in singles[0].eval_history_] == pytest.approx(singles[0].eval_best_)
+
+
+def test_mse_weight_adds_a_scale_free_squared_error_to_the_pearson_loss():
+    rng = np.random.default_rng(1)
+    p, y = torch.tensor(rng.normal(size=(6, 9))), torch.tensor(rng.normal(size=(6, 9)))
+    rel = ((p - y) ** 2).mean() / (y * y).mean()
+    torch.testing.assert_close(pearson_loss(p, y, 0.3), pearson_loss(p, y) + 0.3 * rel)
+    torch.testing.assert_close(pearson_loss(10 * p, 10 * y, 0.3), pearson_loss(p, y, 0.3))

@@ -69,10 +69,12 @@ def fit_held_out(model, X: np.ndarray, Y: np.ndarray, train: np.ndarray, valid: 
         watched = (X[valid], Y[valid], w_va)
         stop = (X[stop_rows], Y[stop_rows], rho[stop_rows] if rho is not None else None)
         model.fit(X[fit_rows], Y[fit_rows], eval_set=[watched, stop])
-        history = getattr(model, "eval_history_", [[]])[0]
         info.update(n_fit=int(len(fit_rows)), n_stop=int(len(stop_rows)))
-        if history:
-            info["pearson_if_stopped_on_scored"] = float(max(history))
+        # eval_best_: a model's own figure (bagged networks: each network at its best epoch on the set).
+        best = getattr(model, "eval_best_", None)
+        history = getattr(model, "eval_history_", [[]])[0]
+        if best is not None or history:
+            info["pearson_if_stopped_on_scored"] = float(best[0] if best is not None else max(history))
     else:
         model.fit(X[train], Y[train])
     pred = model.predict(X[valid])

@@ -64,12 +64,19 @@ class PearsonObjective:
         return _grad_hess(self.b_hat, y_pred, self.scale)
 
 
-def pearson_loss(pred, target):
-    """1 − mean per-row Pearson of two torch tensors (n × d); safe for constant rows."""
+def pearson_loss(pred, target, mse_weight: float = 0.0):
+    """1 − mean per-row Pearson of two torch tensors (n × d); safe for constant rows.
+
+    ``mse_weight`` > 0 adds that multiple of the squared error relative to the targets' mean square
+    (scale-free, so the weight means the same for any target units).
+    """
     import torch
 
     p = pred - pred.mean(dim=1, keepdim=True)
     t = target - target.mean(dim=1, keepdim=True)
     num = (p * t).sum(dim=1)
     den = torch.sqrt((p * p).sum(dim=1) * (t * t).sum(dim=1) + EPS)
-    return 1.0 - (num / den).mean()
+    loss = 1.0 - (num / den).mean()
+    if mse_weight:
+        loss = loss + mse_weight * ((pred - target) ** 2).mean() / ((target * target).mean() + EPS)
+    return loss

@@ -3,6 +3,8 @@
 ``eval_set`` is a list of ``(X, y)`` or ``(X, y, scale)``: the **last** set decides early stopping
 (as in XGBoost and TabNet); every set's score per epoch or round — mean per-cell Pearson, each
 cell's Pearson times its ``scale`` when given — is kept in ``eval_history_`` (one list per set).
+A model that averages several fits may also give ``eval_best_``: per set, its score had that set
+chosen the epochs (otherwise the history's maximum).
 Models that take an ``eval_set`` say with ``stops_early`` whether it would choose their epoch or round.
 """
 

@@ -3,7 +3,11 @@
 Inputs are scaled per column inside the estimator (so inside each CV fold): rank-gauss
 (quantile → normal) by default. Early stopping watches the last eval set's mean per-cell Pearson
 and restores the best epoch's weights, so test predictions come from the best checkpoint (the original
-predicted the test set with the last epoch's weights). Seeds are fixed and CPU runs are deterministic.
+predicted the test set with the last epoch's weights). ``n_bags`` networks with different seeds are
+trained on the same cells and averaged (small data: averaging removes much of a network's
+seed-to-seed variance). ``mse_weight`` adds a scale-free squared error to the Pearson loss, which
+regularises the outputs' per-cell level that Pearson ignores. Seeds are fixed and CPU runs are
+deterministic.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from msci.metrics import mean_row_pearson
 from msci.models import eval_triples
 
 log = logging.getLogger(__name__)
+_BAG_SEED_STEP = 7919  # bag b trains with seed random_state + b · step (bag 0: the model's own seed)
 
 
 def make_scaler(kind: str, seed: int):
@@ -43,8 +48,8 @@ class NeuralRegressor(RegressorMixin, BaseEstimator):
                  hidden_size: int = 1024, channels: Sequence[int] = (128, 384), dropout: float = 0.1,
                  batch_norm: bool = True, weight_norm: bool = False, lr: float = 1e-3, weight_decay: float = 1e-4,
                  epochs: int = 30, batch_size: int = 256, schedule: str = "onecycle", patience: int = 5,
-                 scaler: str = "quantile", device: str = "auto", random_state: int = 0,
-                 n_jobs: int | None = None) -> None:
+                 mse_weight: float = 0.0, n_bags: int = 1, scaler: str = "quantile", device: str = "auto",
+                 random_state: int = 0, n_jobs: int | None = None) -> None:
         self.hidden = hidden
         self.width = width
         self.n_blocks = n_blocks
@@ -59,6 +64,8 @@ class NeuralRegressor(RegressorMixin, BaseEstimator):
         self.batch_size = batch_size
         self.schedule = schedule
         self.patience = patience
+        self.mse_weight = mse_weight
+        self.n_bags = n_bags
         self.scaler = scaler
         self.device = device
         self.random_state = random_state
@@ -78,7 +85,6 @@ class NeuralRegressor(RegressorMixin, BaseEstimator):
     def fit(self, X: np.ndarray, y: np.ndarray, eval_set=None) -> NeuralRegressor:
         import torch
 
-        torch.manual_seed(self.random_state)
         if self.n_jobs:
             torch.set_num_threads(int(self.n_jobs))
         self.device_ = resolve_device(self.device)
@@ -90,13 +96,41 @@ class NeuralRegressor(RegressorMixin, BaseEstimator):
         Xt = torch.tensor(self._scale(X), device=self.device_)
         yt = torch.tensor(np.asarray(y, dtype=np.float32), device=self.device_)
         sets = [(torch.tensor(self._scale(Xv), device=self.device_), yv, w) for Xv, yv, w in eval_triples(eval_set)]
-        self.net_ = self._network(X.shape[1], y.shape[1]).to(self.device_)
+        # Per eval set: the sum over bags of each bag's predictions at its best epoch on that set.
+        best_sums = [np.zeros(yv.shape, np.float64) for _, yv, _ in sets]
+        self.nets_, histories, infos = [], [], []
+        t0 = time.perf_counter()
+        for b in range(int(self.n_bags)):
+            net, history, info = self._fit_one(Xt, yt, sets, best_sums, self.random_state + _BAG_SEED_STEP * b)
+            self.nets_.append(net)
+            histories.append(history)
+            infos.append(info)
+            if self.n_bags > 1:
+                log.info("bag %d/%d: best epoch %d of %d", b + 1, self.n_bags, info["epochs"], info["epochs_run"])
+        self.eval_history_ = histories[0]
+        self.eval_best_ = [mean_row_pearson(yv, s / self.n_bags, w) for s, (_, yv, w) in zip(best_sums, sets,
+                                                                                            strict=True)]
+        runs = sum(i["epochs_run"] for i in infos)
+        epochs = [i["epochs"] for i in infos]
+        self.fit_info_ = {"epochs": epochs[0] if len(epochs) == 1 else epochs, "epochs_run": runs,
+                          "device": self.device_, "seconds_per_epoch": (time.perf_counter() - t0) / runs}
+        return self
+
+    def _fit_one(self, Xt, yt, sets, best_sums: list[np.ndarray], seed: int):
+        """Train one network; returns it (best epoch restored), its eval history and fit info.
+
+        Adds to ``best_sums[i]`` its predictions of set ``i`` at the epoch that scored best on set ``i``.
+        """
+        import torch
+
+        torch.manual_seed(seed)
+        net = self._network(Xt.shape[1], yt.shape[1]).to(self.device_)
         # BatchNorm's eval-time statistics: the plain average over the current epoch's batches (reset
         # each epoch), not a 0.1-momentum trace that a small dataset's few batches never bring close.
-        norms = [m for m in self.net_.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+        norms = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
         for m in norms:
             m.momentum = None
-        opt = torch.optim.AdamW(self.net_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        opt = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         n = len(Xt)
         batch = min(self.batch_size, n)
         steps = max(1, n // batch)  # drop the last partial batch: BatchNorm needs > 1 row
@@ -106,31 +140,35 @@ class NeuralRegressor(RegressorMixin, BaseEstimator):
             sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=self.epochs * steps)
         else:
             raise ValueError(f"schedule must be onecycle or cosine, not {self.schedule!r}")
-        gen = torch.Generator(device="cpu").manual_seed(self.random_state)
+        gen = torch.Generator(device="cpu").manual_seed(seed)
         best, best_state, best_epoch, stale = -np.inf, None, 0, 0
-        self.eval_history_: list[list[float]] = [[] for _ in sets]
+        history: list[list[float]] = [[] for _ in sets]
+        best_preds: list[np.ndarray | None] = [None for _ in sets]
         t0 = time.perf_counter()
         for epoch in range(self.epochs):
-            self.net_.train()
+            net.train()
             for m in norms:
                 m.reset_running_stats()
             perm = torch.randperm(n, generator=gen).to(self.device_)
             total = 0.0
             for s in range(steps):
                 idx = perm[s * batch: (s + 1) * batch]
-                loss = pearson_loss(self.net_(Xt[idx]), yt[idx])
+                loss = pearson_loss(net(Xt[idx]), yt[idx], self.mse_weight)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
                 sched.step()
                 total += loss.item()
-            for hist, (Xv, yv, w) in zip(self.eval_history_, sets, strict=True):
-                hist.append(mean_row_pearson(yv, self._predict_scaled(Xv), w))
-            score = self.eval_history_[-1][-1] if sets else -total / steps  # the last eval set stops
+            for i, (Xv, yv, w) in enumerate(sets):
+                pred = _predict_net(net, Xv)
+                history[i].append(mean_row_pearson(yv, pred, w))
+                if history[i][-1] >= max(history[i]):
+                    best_preds[i] = pred
+            score = history[-1][-1] if sets else -total / steps  # the last eval set stops
             improved = score > best
             if improved:
                 best, best_epoch, stale = score, epoch + 1, 0
-                best_state = copy.deepcopy(self.net_.state_dict())
+                best_state = copy.deepcopy(net.state_dict())
             else:
                 stale += 1
             log.info("epoch %d/%d: train loss %.4f%s (%.1f s)", epoch + 1, self.epochs, total / steps,
@@ -139,23 +177,30 @@ class NeuralRegressor(RegressorMixin, BaseEstimator):
             if sets and self.patience and stale >= self.patience:
                 break
         if best_state is not None:
-            self.net_.load_state_dict(best_state)
-        self.fit_info_ = {"epochs": best_epoch, "epochs_run": epoch + 1, "device": self.device_,
-                          "seconds_per_epoch": (time.perf_counter() - t0) / (epoch + 1)}
-        return self
-
-    def _predict_scaled(self, Xt) -> np.ndarray:
-        import torch
-
-        self.net_.eval()
-        with torch.no_grad():
-            parts = [self.net_(Xt[i: i + 4096]).float().cpu().numpy() for i in range(0, len(Xt), 4096)]
-        return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
+            net.load_state_dict(best_state)
+        for acc, pred in zip(best_sums, best_preds, strict=True):
+            acc += pred
+        return net, history, {"epochs": best_epoch, "epochs_run": epoch + 1}
 
     def predict(self, X: np.ndarray) -> np.ndarray:
+        """The mean over bags of each network's predictions."""
         import torch
 
-        return self._predict_scaled(torch.tensor(self._scale(X), device=self.device_))
+        Xt = torch.tensor(self._scale(X), device=self.device_)
+        out = _predict_net(self.nets_[0], Xt)
+        for net in self.nets_[1:]:
+            out += _predict_net(net, Xt)
+        return out / len(self.nets_) if len(self.nets_) > 1 else out
+
+
+def _predict_net(net, Xt) -> np.ndarray:
+    """One network's predictions (eval mode, no gradients, in row blocks) as float32 numpy."""
+    import torch
+
+    net.eval()
+    with torch.no_grad():
+        parts = [net(Xt[i: i + 4096]).float().cpu().numpy() for i in range(0, len(Xt), 4096)]
+    return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
 
 
 class MLPRegressor(NeuralRegressor):

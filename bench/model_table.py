@@ -1,0 +1,186 @@
+"""Does every default model earn its place? Per model and the blend: CV and a hidden-target score.
+
+For several simulator seeds and sizes (none of them the demo's), this script runs the default
+workflow plus the models it leaves out of the default blend (and the feature alternatives the
+default was chosen against), and prints per task and model
+
+* ``CV`` — the model's ``cv_pearson`` (all OOF cells); for the blend, ``cv_pearson_holdout``
+  (weights fit on one half of the folds, scored on the other);
+* ``private`` — mean per-cell Pearson of its decoded test predictions on the private-day cells'
+  hidden targets (every target), the blend's too;
+
+next to ridge (the TruncatedSVD + ridge baseline) and the mean-prediction baseline (every cell
+predicted as the training cells' mean profile; its CV uses the other folds' mean). It then does the
+same on the shared real data through the own-data path (``bench/own_data.py``; there ``private`` is
+the score on the held-out test cells). Extra models are trained but never blended.
+
+Run: ``.venv/bin/python bench/model_table.py [--sets 11:1200 12:1600 13:2000] [--real ../shared/data/real]``
+(about 75 minutes on 2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "workflow" / "scripts"))
+sys.path.insert(0, str(REPO / "bench"))
+
+from own_data import write_config as real_config  # noqa: E402
+from validation_claim import private_scores  # noqa: E402
+
+from msci.io.matrix import MatrixFile  # noqa: E402
+from msci.metrics import row_pearson  # noqa: E402
+from msci.target_codes import load_codec  # noqa: E402
+
+# Trained beside the defaults, never blended: the optional models (optional_models.yaml) and the
+# feature alternatives the defaults were chosen against.
+DEFAULT_MODELS = yaml.safe_load((REPO / "config.yaml").read_text())["models"]
+EXTRA = {
+    **yaml.safe_load((REPO / "optional_models.yaml").read_text())["models"],
+    "mlp_svd_chrom": {**DEFAULT_MODELS["mlp"], "modalities": ["multi"], "features": ["svd_chrom"]},
+    "ridge_lsi": {**DEFAULT_MODELS["ridge"], "modalities": ["multi"], "features": ["lsi"]},
+}
+TASKS = ("cite", "multi")
+
+
+def run(workdir: Path, config: Path, cores: int) -> float:
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
+                    "--configfile", str(config), "--cores", str(cores), "--resources", "gpu=1", "-q"],
+                   check=True, cwd=workdir)
+    return time.perf_counter() - t0
+
+
+DEFAULTS = sorted(DEFAULT_MODELS)
+
+
+def with_extras(config: dict) -> dict:
+    return {**config, "models": EXTRA, "ensemble": {"models": DEFAULTS}}
+
+
+def mean_baseline_cv(workdir: Path, modality: str) -> float:
+    """CV of predicting every cell as the other folds' mean (exact on genes through the codes' ρ)."""
+    r = workdir / "results" / modality
+    codes = MatrixFile(r / "targets" / "codes.h5ad")
+    _, cells, rho = load_codec(r / "targets" / "codec.npz")
+    Y = np.asarray(codes.read(), dtype=np.float64)
+    fold = pd.read_parquet(r / "folds.parquet")["fold"].reindex(cells).to_numpy()
+    scores = np.zeros(len(Y))
+    for k in np.unique(fold):
+        va = fold == k
+        scores[va] = row_pearson(Y[va], np.broadcast_to(Y[~va].mean(0), Y[va].shape)) * rho[va]
+    return float(scores.mean())
+
+
+def mean_baseline_private(workdir: Path, modality: str) -> float:
+    """Private-day score of the training cells' mean target profile."""
+    r = workdir / "results" / modality
+    targets = MatrixFile(r / "ingest" / "targets.h5ad")
+    total = np.zeros(targets.shape[1])
+    for _, _, block in targets.iter_chunks():
+        total += np.asarray(block.sum(axis=0)).ravel()
+    mean = total / targets.shape[0]
+    meta = pd.read_csv(workdir / "resources" / "demo" / "data" / "metadata.csv", index_col="cell_id")
+    latest = meta.loc[meta.index.isin(targets.obs_names), "day"].max()
+    truth = pd.read_hdf(workdir / "resources" / "demo" / "hidden" / f"test_{modality}_targets.h5")
+    private = truth.index[meta.reindex(truth.index)["day"].to_numpy() > latest]
+    y = truth.loc[private, list(targets.var_names)].to_numpy()
+    return float(row_pearson(y, np.broadcast_to(mean, y.shape)).mean())
+
+
+def cv_scores(workdir: Path, modality: str) -> dict[str, float]:
+    r = workdir / "results" / modality
+    out = {p.parent.name: json.loads(p.read_text())["cv_pearson"] for p in sorted(r.glob("models/*/metrics.json"))}
+    out["blend"] = json.loads((r / "ensemble" / "metrics.json").read_text())["cv_pearson_holdout"]
+    out["mean_baseline"] = mean_baseline_cv(workdir, modality)
+    return out
+
+
+def simulated(workdir: Path, seed: int, cells: int, cores: int) -> dict:
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = with_extras({"demo": {
+        "seed": seed,
+        "cite": {"n_train": cells, "n_test": cells // 2, "n_inputs": 1500, "n_targets": 48},
+        "multi": {"n_train": cells, "n_test": cells // 2, "n_inputs": 4000, "n_targets": 400}}})
+    path = workdir / "table.yaml"
+    path.write_text(yaml.safe_dump(config))
+    seconds = run(workdir, path, cores)
+    out = {"seconds": seconds}
+    for m in TASKS:
+        private = private_scores(workdir, m, {"blend": workdir / "results" / m / "ensemble" / "test.h5ad"})
+        private["mean_baseline"] = mean_baseline_private(workdir, m)
+        out[m] = {"cv": cv_scores(workdir, m), "private": private}
+    return out
+
+
+def real(workdir: Path, data: Path, cores: int) -> dict:
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = real_config(data, workdir, 0)
+    path.write_text(yaml.safe_dump(with_extras(yaml.safe_load(path.read_text()))))
+    seconds = run(workdir, path, cores)
+    score = json.loads((workdir / "results" / "score.json").read_text())
+    out = {"seconds": seconds}
+    for m in TASKS:
+        private = dict(score[m]["models"], blend=score[m]["pearson"], mean_baseline=score[m]["baseline_mean_profile"])
+        out[m] = {"cv": cv_scores(workdir, m), "private": private}
+    return out
+
+
+def table(results: dict[str, dict], modality: str) -> list[str]:
+    names = sorted({n for r in results.values() for n in r[modality]["cv"]})
+    order = ["mean_baseline", "ridge"] + [n for n in names if n not in ("mean_baseline", "ridge", "blend")] + ["blend"]
+    order = [n for n in order if n in names]
+    lines = ["| model | " + " | ".join(results) + " |", "| --- |" + " --- |" * len(results)]
+    for n in order:
+        cells = []
+        for r in results.values():
+            cv, pr = r[modality]["cv"].get(n), r[modality]["private"].get(n)
+            cells.append("–" if cv is None else f"{cv:.4f} / {pr:.4f}")
+        tag = "" if n in DEFAULTS or n in ("blend", "mean_baseline") else " (not blended)"
+        lines.append(f"| {n}{tag} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sets", nargs="+", default=["11:1200", "12:1600", "13:2000"],
+                    help="simulated sets as seed:training cells per task (test cells: half)")
+    ap.add_argument("--real", default=str(REPO.parent / "shared" / "data" / "real"),
+                    help="the shared real data folder ('' to skip)")
+    ap.add_argument("--workdir", default=str(REPO / "bench" / "out" / "model_table"))
+    ap.add_argument("--cores", type=int, default=2)
+    args = ap.parse_args()
+    results: dict[str, dict] = {}
+    for spec in args.sets:
+        seed, cells = (int(x) for x in spec.split(":"))
+        name = f"seed {seed}, {cells} cells"
+        results[name] = simulated(Path(args.workdir) / f"seed{seed}_{cells}", seed, cells, args.cores)
+        print(f"seed{seed}_{cells}_workflow_seconds: {results[name]['seconds']:.0f}", flush=True)
+    if args.real and Path(args.real).is_dir():
+        results["real data"] = real(Path(args.workdir) / "real", Path(args.real), args.cores)
+        print(f"real_workflow_seconds: {results['real data']['seconds']:.0f}", flush=True)
+    for name, r in results.items():
+        key = name.replace(", ", "_").replace(" ", "")
+        for m in TASKS:
+            for n, cv in r[m]["cv"].items():
+                print(f"{key}_{m}_{n}: cv {cv:.4f} private {r[m]['private'].get(n, float('nan')):.4f}")
+            print(f"{key}_{m}_ridge_margin: " + " ".join(
+                f"{n} {cv - r[m]['cv']['ridge']:+.4f}" for n, cv in r[m]["cv"].items() if n != "ridge"))
+    for m in TASKS:
+        print(f"\n{m}: CV / private (private: hidden private-day targets; real data: the test cells)\n")
+        print("\n".join(table(results, m)))
+    (Path(args.workdir) / "results.json").write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
