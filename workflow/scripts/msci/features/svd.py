@@ -46,12 +46,22 @@ def _chunk_source(X, chunk_rows: int) -> tuple[Chunks, int, int]:
     return (lambda: (X[i: i + chunk_rows] for i in range(0, n, chunk_rows))), n, X.shape[1]
 
 
+def _csc(block):
+    """A sparse row chunk as CSC, for products with a columns × k matrix (``A @ M``, ``Aᵀ @ Q``).
+
+    From CSC both products walk the long side (``M``, or the result of ``Aᵀ @ Q``: 135 MB at 228,942
+    peaks × 74) in order rather than at random: 3–4× faster than from CSR, with the same sums in the
+    same order.
+    """
+    return sp.csc_matrix(block) if sp.issparse(block) else block
+
+
 def _group_blocks(block, groups: list[np.ndarray], order: np.ndarray, bounds: np.ndarray) -> list:
-    """Column blocks of one row chunk, one per group (one column permutation, then contiguous slices)."""
+    """Column blocks of one row chunk, one per group (one column permutation, then contiguous slices); sparse as CSC."""
     if len(groups) == 1 and np.array_equal(groups[0], np.arange(block.shape[1])):
-        return [block]
+        return [_csc(block)]
     if sp.issparse(block):
-        block = sp.csc_matrix(block)[:, order]
+        block = _csc(block)[:, order]
     else:
         block = np.asarray(block)[:, order]
     return [block[:, bounds[g]: bounds[g + 1]] for g in range(len(groups))]
@@ -164,7 +174,7 @@ class ChunkedTruncatedSVD(TransformerMixin, BaseEstimator):
 
     def transform(self, X) -> np.ndarray:
         chunks, _, _ = _chunk_source(X, self.chunk_rows)
-        out = np.concatenate([np.asarray(b @ self.components_.T, dtype=np.float64) for b in chunks()])
+        out = np.concatenate([np.asarray(_csc(b) @ self.components_.T, dtype=np.float64) for b in chunks()])
         return out - self.mean_ @ self.components_.T if self.mean_ is not None else out
 
 
