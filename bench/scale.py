@@ -146,45 +146,13 @@ def arrow_copy_stage(root: Path) -> dict:
 PEAKS = 228_942
 
 
-def peak_names(n: int) -> np.ndarray:
-    """``chrN:start-end`` peaks over 24 chromosomes (chr1 the largest) and 0.1 % GL/KI contigs."""
-    chroms = [f"chr{i}" for i in range(1, 23)] + ["chrX", "chrY"]
-    weights = np.linspace(2.0, 0.5, len(chroms))
-    n_contig = max(1, n // 1000)
-    counts = np.floor(weights / weights.sum() * (n - n_contig)).astype(int)
-    counts[0] += n - n_contig - counts.sum()
-    names = [f"{c}:{10_000 + 500 * i}-{10_400 + 500 * i}" for c, k in zip(chroms, counts, strict=True)
-             for i in range(k)]
-    names += [f"GL000194.1:{100 * i}-{100 * i + 80}" for i in range(n_contig)]
-    return np.array(names, dtype=object)
+def write_multiome(root: Path, n_train: int, n_test: int, peaks: int, genes: int, seed: int = 0) -> None:
+    """Competition-shaped Multiome files (inputs, targets, metadata), chunked: ``bench/full_size.py``'s writer."""
+    from full_size import cell_tables, write_metadata, write_modality
 
-
-def write_multiome(root: Path, n_train: int, n_test: int, peaks: int, genes: int, density: float = 0.03,
-                   seed: int = 0) -> None:
-    """Competition-shaped Multiome files (inputs, targets, metadata) written in 250-row chunks."""
-    from msci.io.competition import FrameWriter
-
-    rng = np.random.default_rng(seed)
-    names = peak_names(peaks)
-    for split, n in (("train", n_train), ("test", n_test)):
-        ids = np.array([f"{split[:2]}{i:07d}" for i in range(n)], dtype=object)
-        with FrameWriter(root / f"{split}_multi_inputs.h5", ids, names) as w:
-            for s in range(0, n, 250):
-                m = min(250, n - s)
-                block = np.zeros((m, peaks), np.float32)
-                hit = rng.random((m, peaks), dtype=np.float32) < density
-                block[hit] = rng.gamma(2.0, 1.0, int(hit.sum())).astype(np.float32)
-                w.append(block)
-        if split == "train":
-            with FrameWriter(root / "train_multi_targets.h5", ids, [f"ENSG{j:011d}" for j in range(genes)]) as w:
-                for s in range(0, n, 250):
-                    m = min(250, n - s)
-                    w.append(np.log1p(rng.gamma(0.3, 1.0, (m, genes)).astype(np.float32)))
-        meta = pd.DataFrame({"cell_id": ids, "day": 2, "donor": 13176,
-                             "cell_type": "HSC" if split == "train" else "hidden", "technology": "multiome"})
-        meta.to_csv(root / f"meta_{split}.csv", index=False)
-    pd.concat([pd.read_csv(root / f"meta_{s}.csv") for s in ("train", "test")]).to_csv(root / "metadata.csv",
-                                                                                       index=False)
+    tables = cell_tables({"multi": (n_train, n_test)}, seed)
+    write_modality(root, "multi", tables["multi"], peaks, genes, seed)
+    write_metadata(root, tables)
 
 
 def input_stage(name: str, root: Path) -> dict:

@@ -213,7 +213,8 @@ def _peaks(rng: np.random.Generator, n_peaks: int):
     n_contigs = np.diff(np.linspace(0, n_contig, len(CONTIGS) + 1).astype(int))
     for chrom, k in zip(chroms + list(CONTIGS), list(n_per) + list(n_contigs), strict=True):
         length = int(CHROM_MB.get(chrom, 0.2) * 1_000_000)
-        starts = np.sort(rng.choice(np.arange(10_000, length - 10_000, 1000), size=k, replace=False))
+        step = int(max(1, min(1000, (length - 20_000) // (2 * k))))  # 1 kb apart unless k peaks do not fit
+        starts = np.sort(rng.choice(np.arange(10_000, length - 10_000, step), size=k, replace=False))
         ends = starts + rng.integers(200, 1200, k)
         names.append(np.char.add(np.char.add(np.char.add(f"{chrom}:", starts.astype(str)), "-"), ends.astype(str)))
         chrom_of += [chrom] * k

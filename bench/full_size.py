@@ -1,0 +1,326 @@
+"""The whole competition at its real size on this machine: competition-shaped files, one run, every rule measured.
+
+Three steps, each resumable (a finished one is skipped):
+
+* ``write``: the nine competition files at the real shapes (CITE 70,988 + 48,663 cells × 22,050 genes
+  → 140 proteins; Multiome 105,942 + 55,935 cells × 228,942 peaks → 23,418 genes; 65.7 M evaluation
+  rows), in row chunks, never whole in memory: pandas fixed format, blosc:lz4, as the competition's.
+  Values are sparse and random around a low-rank cell state shared by inputs and targets (cell type,
+  day), so the models have something to learn; the metadata follows the competition's days, donors
+  and public/private split. Runs the CITE and the Multiome writer side by side (2 processes).
+* ``run``: the default workflow on those files, restricted to ridge (both tasks) and the Multiome
+  MLP (the default Multiome network) for a few epochs (``--epochs``) and one bag, on the CPU.
+* ``table``: every rule's wall time and peak RSS from its ``benchmarks/`` file, the largest peak,
+  the neural models' seconds per epoch from their logs and, from those, the full run's estimate
+  (default epochs and bags), as ``key: value`` lines and a Markdown table.
+
+Run: ``.venv/bin/python bench/full_size.py all --data DIR --workdir DIR`` (about 30 GB of data,
+~45 min to write, a few hours to run on 2 cores). Smaller: ``--cite 7000 4800 --multi 10000 5500``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "workflow" / "scripts"))
+
+from msci.io.competition import EVALUATION_IDS, METADATA, SAMPLE_SUBMISSION, TECHNOLOGY, FrameWriter  # noqa: E402
+from msci.simulate import CELL_TYPES, PROTEIN_GENES, ModalitySize, _cell_ids, _cells, _peaks  # noqa: E402
+
+# (train cells, test cells, inputs, targets) of the competition's files.
+FULL = {"cite": (70_988, 48_663, 22_050, 140), "multi": (105_942, 55_935, 228_942, 23_418)}
+DENSITY = {"cite": 0.2, "multi": 0.03}  # non-zero share of the inputs (ENVIRONMENT.md)
+MULTI_EVAL_GENES = 1_054  # genes scored per Multiome test cell: 58.96 M rows, as the real 58.93 M
+CHUNK = {"cite": 2000, "multi": 250}
+LATENT = 8
+
+
+def _rngs(seed: int) -> dict[str, np.random.Generator]:
+    """Independent streams, so each writer process derives the same cells without the others."""
+    names = ("cells", "cite", "multi", "eval")
+    return dict(zip(names, (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(len(names))),
+                    strict=True))
+
+
+def cell_tables(sizes: dict[str, tuple[int, int]], seed: int) -> dict[str, pd.DataFrame]:
+    """Per modality: cell_id, split, day, donor and cell type (index into ``CELL_TYPES``), train first."""
+    rng = _rngs(seed)["cells"]
+    ids = _cell_ids(rng, sum(sum(s) for s in sizes.values()))
+    out, offset = {}, 0
+    for m, (n_train, n_test) in sizes.items():
+        cells = _cells(rng, m, ModalitySize(n_train, n_test, 1, 1))
+        cells["cell_id"] = ids[offset: offset + len(cells)]
+        cells["type"] = rng.integers(0, len(CELL_TYPES), len(cells))
+        out[m], offset = cells, offset + len(cells)
+    return out
+
+
+def _names(modality: str, rng: np.random.Generator, n_inputs: int, n_targets: int) -> tuple[np.ndarray, np.ndarray]:
+    if modality == "multi":
+        peaks, _ = _peaks(rng, n_inputs)
+        genes = np.char.mod("ENSG%011d", rng.choice(np.arange(100_000, 300_000), n_targets, replace=False))
+        return peaks, genes.astype(object)
+    proteins = [p for p, _ in PROTEIN_GENES] + [f"CD{300 + i}" for i in range(n_targets)]
+    proteins = proteins[:n_targets]
+    symbols = list(dict.fromkeys(g for _, gs in PROTEIN_GENES for g in gs))[: n_inputs // 2]
+    symbols += [f"GENE{i}" for i in range(n_inputs - len(symbols))]
+    ensg = np.char.mod("ENSG%011d", rng.choice(np.arange(100_000, 300_000), n_inputs, replace=False))
+    return (ensg.astype(object) + "_" + np.array(symbols, dtype=object))[rng.permutation(n_inputs)], \
+        np.array(proteins, dtype=object)
+
+
+def _sparse_rows(rng: np.random.Generator, z: np.ndarray, modules: np.ndarray, density: float) -> np.ndarray:
+    """Dense float32 rows, ``density`` non-zero on average: each latent dimension opens its own module of columns.
+
+    Non-zeros are placed by count (Poisson per cell × module), not by a uniform draw per entry, so
+    a 250 × 228,942 block costs ~1.7 M random numbers rather than 57 M.
+    """
+    n, p = len(z), modules.shape[0]
+    m = LATENT + 1  # the last module is background
+    bounds = np.linspace(0, p, m + 1).astype(np.int64)
+    rate = density * np.exp(np.c_[0.8 * z, np.zeros(n)] - 0.3)
+    counts = rng.poisson(rate * np.diff(bounds)[None, :])
+    module = np.repeat(np.tile(np.arange(m), n), counts.ravel())
+    rows = np.repeat(np.arange(n), counts.sum(axis=1))
+    cols = modules[bounds[module] + (rng.random(len(module)) * np.diff(bounds)[module]).astype(np.int64)]
+    block = np.zeros((n, p), np.float32)
+    block[rows, cols] = rng.gamma(2.0, 1.0, len(cols)).astype(np.float32)
+    return block
+
+
+def write_modality(root: Path, modality: str, cells: pd.DataFrame, n_inputs: int, n_targets: int,
+                   seed: int) -> None:
+    """One modality's train/test inputs and train targets, chunk by chunk."""
+    rng = _rngs(seed)[modality]
+    in_names, tg_names = _names(modality, rng, n_inputs, n_targets)
+    centers = 1.2 * rng.standard_normal((len(CELL_TYPES), LATENT))
+    drift = 0.3 * rng.standard_normal(LATENT)
+    modules = rng.permutation(n_inputs)
+    load = rng.standard_normal((LATENT, n_targets)) * (0.5 if modality == "multi" else 1.0)
+    level = rng.normal(1.0, 1.0, n_targets)
+    chunk = CHUNK[modality]
+    for split in ("train", "test"):
+        part = cells[cells["split"] == split]
+        writers = [FrameWriter(root / f"{split}_{modality}_inputs.h5", part["cell_id"], in_names)]
+        if split == "train":
+            writers.append(FrameWriter(root / f"train_{modality}_targets.h5", part["cell_id"], tg_names))
+        for w in writers:
+            w.__enter__()
+        try:
+            for s in range(0, len(part), chunk):
+                c = part.iloc[s: s + chunk]
+                z = (centers[c["type"].to_numpy()] + 0.1 * (c["day"].to_numpy() - 2)[:, None] * drift
+                     + 0.6 * rng.standard_normal((len(c), LATENT))).astype(np.float32)
+                writers[0].append(_sparse_rows(rng, z, modules, DENSITY[modality]))
+                if split == "train":
+                    h = z @ load
+                    if modality == "multi":  # log1p expression: skewed, mostly small
+                        y = np.log1p(rng.gamma(0.3, np.exp(h - 1.0)).astype(np.float32))
+                    else:  # dsb-like protein levels
+                        y = level + h + 0.5 * rng.standard_normal(h.shape)
+                    writers[1].append(y.astype(np.float32))
+                if s // chunk % 40 == 0:
+                    print(f"{modality} {split}: {s + len(c)} of {len(part)} rows", file=sys.stderr, flush=True)
+        except BaseException as e:
+            for w in writers:
+                w.__exit__(type(e), e, e.__traceback__)
+            raise
+        for w in writers:
+            w.__exit__(None, None, None)
+
+
+def write_metadata(root: Path, tables: dict[str, pd.DataFrame]) -> None:
+    """``metadata.csv`` of every modality's cells, test cell types hidden."""
+    from msci.io.artifacts import atomic_path
+
+    meta = pd.concat([pd.DataFrame({
+        "cell_id": t["cell_id"], "day": t["day"], "donor": t["donor"],
+        "cell_type": np.where(t["split"] == "train", np.array(CELL_TYPES, dtype=object)[t["type"]], "hidden"),
+        "technology": TECHNOLOGY[m]}) for m, t in tables.items()], ignore_index=True)
+    with atomic_path(root / METADATA) as tmp:
+        meta.to_csv(tmp, index=False)
+
+
+def write_tables(root: Path, tables: dict[str, pd.DataFrame], widths: dict[str, tuple[int, int]], seed: int) -> None:
+    """``metadata.csv``, ``evaluation_ids.csv`` (every CITE protein; ``MULTI_EVAL_GENES`` genes per
+    Multiome test cell) and ``sample_submission.csv``, streamed with PyArrow.
+
+    ``widths``: per modality (inputs, targets), as given to :func:`write_modality`.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    from msci.io.artifacts import atomic_path
+
+    rng = _rngs(seed)["eval"]
+    write_metadata(root, tables)
+    names = {m: _names(m, _rngs(seed)[m], *widths[m])[1] for m in tables}
+    eval_schema = pa.schema([("row_id", pa.int64()), ("cell_id", pa.string()), ("gene_id", pa.string())])
+    sub_schema = pa.schema([("row_id", pa.int64()), ("target", pa.float64())])
+    with atomic_path(root / EVALUATION_IDS) as ev_tmp, atomic_path(root / SAMPLE_SUBMISSION) as sub_tmp, \
+            pacsv.CSVWriter(str(ev_tmp), eval_schema) as ev, pacsv.CSVWriter(str(sub_tmp), sub_schema) as sub:
+        row = 0
+        for m, t in tables.items():
+            test_ids = t.loc[t["split"] == "test", "cell_id"].to_numpy()
+            genes = names[m]
+            per_cell = len(genes) if m == "cite" else min(MULTI_EVAL_GENES, len(genes))
+            for s in range(0, len(test_ids), 2000):
+                ids = test_ids[s: s + 2000]
+                if per_cell == len(genes):
+                    g = np.tile(np.arange(len(genes)), len(ids))
+                else:
+                    g = np.sort(np.argpartition(rng.random((len(ids), len(genes))), per_cell, axis=1)[:, :per_cell],
+                                axis=1).ravel()
+                rows = np.arange(row, row + len(g), dtype=np.int64)
+                ev.write_table(pa.table({"row_id": rows, "cell_id": np.repeat(ids, per_cell), "gene_id": genes[g]},
+                                        schema=eval_schema))
+                sub.write_table(pa.table({"row_id": rows, "target": np.zeros(len(rows))}, schema=sub_schema))
+                row += len(g)
+    print(f"evaluation rows: {row}", flush=True)
+
+
+def sizes_from(args) -> dict[str, tuple[int, int]]:
+    return {"cite": tuple(args.cite), "multi": tuple(args.multi)}
+
+
+def write(args) -> None:
+    root = Path(args.data)
+    root.mkdir(parents=True, exist_ok=True)
+    sizes = sizes_from(args)
+    tables = cell_tables(sizes, args.seed)
+    if args.part:  # one writer process
+        t0 = time.perf_counter()
+        if args.part == "tables":
+            write_tables(root, tables, {m: FULL[m][2:] for m in sizes}, args.seed)
+        else:
+            write_modality(root, args.part, tables[args.part], FULL[args.part][2], FULL[args.part][3], args.seed)
+        print(f"write_{args.part}_seconds: {time.perf_counter() - t0:.0f}", flush=True)
+        return
+    if (root / METADATA).exists() and all((root / f"train_{m}_targets.h5").exists() for m in sizes):
+        print(f"{root}: already written", flush=True)
+        return
+    t0 = time.perf_counter()
+    base = [sys.executable, __file__, "write", "--data", str(root), "--seed", str(args.seed),
+            "--cite", *map(str, args.cite), "--multi", *map(str, args.multi)]
+    multi = subprocess.Popen([*base, "--part", "multi"])
+    for part in ("cite", "tables"):
+        subprocess.run([*base, "--part", part], check=True)
+    if multi.wait():
+        raise SystemExit("the Multiome writer failed")
+    gb = sum(f.stat().st_size for f in root.iterdir()) / 1e9
+    print(f"write_all_seconds: {time.perf_counter() - t0:.0f}")
+    print(f"data_gb_on_disk: {gb:.1f}", flush=True)
+
+
+def run_config(data: Path, epochs: int) -> dict:
+    """The default models restricted to ridge (both tasks) and the Multiome MLP, few epochs, one bag."""
+    defaults = yaml.safe_load((REPO / "config.yaml").read_text())["models"]
+    models = {name: {"modalities": []} for name in defaults}
+    models["ridge"] = {"modalities": ["cite", "multi"]}
+    models["mlp"] = {"modalities": ["multi"], "params": {"epochs": epochs, "n_bags": 1}}
+    return {"data_dir": str(data.resolve()), "models": models}
+
+
+def run(args) -> None:
+    work = Path(args.workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    config = work / "full_size.yaml"
+    config.write_text(yaml.safe_dump(run_config(Path(args.data), args.epochs), sort_keys=False))
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(work),
+                    "--configfile", str(config), "--cores", str(args.cores), "--resources", "gpu=1",
+                    "--rerun-incomplete", *args.snakemake], check=True, cwd=work)
+    print(f"workflow_seconds: {time.perf_counter() - t0:.0f}", flush=True)
+
+
+EPOCH = re.compile(r"epoch (\d+)/\d+:.*\((\d+(?:\.\d+)?) s\)$")
+
+
+def epoch_seconds(log: Path) -> tuple[int, int, float] | None:
+    """Networks, epochs and their seconds in a neural model's log, over all its networks (folds, bags, full fit).
+
+    Each network logs ``epoch k/N: … (T s)`` with T counted from its first epoch, so a network's
+    last line gives its epochs and time.
+    """
+    last: list[tuple[int, float]] = []
+    for line in log.read_text().splitlines():
+        hit = EPOCH.search(line)
+        if hit:
+            k, t = int(hit.group(1)), float(hit.group(2))
+            if k == 1 or not last:
+                last.append((k, t))
+            else:
+                last[-1] = (k, t)
+    if not last:
+        return None
+    return len(last), sum(k for k, _ in last), sum(t for _, t in last)
+
+
+def table(args) -> None:
+    work = Path(args.workdir)
+    rows = []
+    for f in sorted((work / "benchmarks").rglob("*.tsv")):
+        b = pd.read_csv(f, sep="\t")
+        rows.append({"rule": str(f.relative_to(work / "benchmarks").with_suffix("")), "seconds": float(b["s"].iloc[0]),
+                     "peak_rss_gb": float(b["max_rss"].iloc[0]) / 1024})
+    df = pd.DataFrame(rows)
+    for r in df.itertuples():
+        print(f"{r.rule}: {r.seconds:.0f} s, {r.peak_rss_gb:.2f} GB")
+    print(f"rules: {len(df)}")
+    print(f"sum_of_rule_seconds: {df['seconds'].sum():.0f}")
+    print(f"largest_peak_rss_gb: {df['peak_rss_gb'].max():.2f} ({df.loc[df['peak_rss_gb'].idxmax(), 'rule']})")
+    defaults = yaml.safe_load((REPO / "config.yaml").read_text())["models"]
+    run_config = work / "full_size.yaml"
+    run_models = yaml.safe_load(run_config.read_text())["models"] if run_config.exists() else {}
+    for log in sorted((work / "logs").rglob("*.log")):
+        got = epoch_seconds(log)
+        if got is None:
+            continue
+        nets, epochs, seconds = got
+        name = log.relative_to(work / "logs").with_suffix("")
+        print(f"{name}: {nets} networks, {epochs} epochs in {seconds:.0f} s, {seconds / epochs:.1f} s per epoch")
+        params = defaults.get(log.stem, {}).get("params", {})
+        ran = ((run_models.get(log.stem) or {}).get("params") or {}).get("n_bags", params.get("n_bags", 1))
+        if "epochs" in params:  # every network at the default epochs (no early stop) and bags
+            full = seconds / epochs * params["epochs"] * nets * params.get("n_bags", 1) / ran
+            print(f"{name}: default {params['epochs']} epochs x {params.get('n_bags', 1)} bags, "
+                  f"at most {full / 3600:.1f} h on this CPU")
+    print()
+    print("| rule | time (s) | peak RSS (GB) |\n| --- | ---: | ---: |")
+    for r in df.itertuples():
+        print(f"| `{r.rule}` | {r.seconds:.0f} | {r.peak_rss_gb:.2f} |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("step", choices=["write", "run", "table", "all"])
+    ap.add_argument("--data", default="full_size_data", help="folder for the competition-shaped files")
+    ap.add_argument("--workdir", default="full_size_run", help="folder for the workflow run")
+    ap.add_argument("--cite", type=int, nargs=2, default=FULL["cite"][:2], metavar=("TRAIN", "TEST"))
+    ap.add_argument("--multi", type=int, nargs=2, default=FULL["multi"][:2], metavar=("TRAIN", "TEST"))
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--epochs", type=int, default=5, help="epochs of the Multiome MLP")
+    ap.add_argument("--cores", type=int, default=2)
+    ap.add_argument("--snakemake", nargs=argparse.REMAINDER, default=[], help="more snakemake options (last)")
+    ap.add_argument("--part", choices=["cite", "multi", "tables"], help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.step in ("write", "all"):
+        write(args)
+    if args.step in ("run", "all"):
+        run(args)
+    if args.step in ("table", "all"):
+        table(args)
+
+
+if __name__ == "__main__":
+    main()
