@@ -39,7 +39,7 @@ from msci.simulate import CELL_TYPES, PROTEIN_GENES, ModalitySize, _cell_ids, _c
 
 # (train cells, test cells, inputs, targets) of the competition's files.
 FULL = {"cite": (70_988, 48_663, 22_050, 140), "multi": (105_942, 55_935, 228_942, 23_418)}
-DENSITY = {"cite": 0.2, "multi": 0.03}  # non-zero share of the inputs (ENVIRONMENT.md)
+DENSITY = {"cite": 0.2, "multi": 0.03}  # base non-zero share (ENVIRONMENT.md); cell states raise it (3.5 %)
 MULTI_EVAL_GENES = 1_054  # genes scored per Multiome test cell: 58.96 M rows, as the real 58.93 M
 CHUNK = {"cite": 2000, "multi": 250}
 LATENT = 8

@@ -7,6 +7,8 @@ memory is one chunk plus ``n_rows × (n_components + n_oversamples)`` floats.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable, Iterable
 
 import numpy as np
@@ -18,6 +20,7 @@ from msci.io.artifacts import write_parquet
 from msci.io.matrix import MatrixFile
 
 Chunks = Callable[[], Iterable[np.ndarray | sp.csr_matrix]]
+log = logging.getLogger(__name__)
 
 
 class RowSubset:
@@ -81,9 +84,14 @@ def randomized_svd_by_groups(chunks: Chunks, n: int, groups: list[np.ndarray], k
     widths = [min(k + n_oversamples, n, len(g)) for k, g in zip(ks, groups, strict=True)]
     G = len(groups)
 
+    passes, done, t0 = 2 + 2 * n_iter + 2 * center, 0, time.perf_counter()
+
     def blocks():
+        nonlocal done
         for b in chunks():
             yield _group_blocks(b, groups, order, bounds)
+        done += 1  # progress: at full Multiome size a pass takes minutes
+        log.info("SVD of %d rows: pass %d of %d done (%.0f s)", n, done, passes, time.perf_counter() - t0)
 
     means, total_ss = [None] * G, [0.0] * G
     if center:
