@@ -25,6 +25,7 @@ import re
 import subprocess
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -111,12 +112,12 @@ def write_modality(root: Path, modality: str, cells: pd.DataFrame, n_inputs: int
     chunk = CHUNK[modality]
     for split in ("train", "test"):
         part = cells[cells["split"] == split]
-        writers = [FrameWriter(root / f"{split}_{modality}_inputs.h5", part["cell_id"], in_names)]
-        if split == "train":
-            writers.append(FrameWriter(root / f"train_{modality}_targets.h5", part["cell_id"], tg_names))
-        for w in writers:
-            w.__enter__()
-        try:
+        with ExitStack() as stack:
+            writers = [stack.enter_context(FrameWriter(root / f"{split}_{modality}_inputs.h5", part["cell_id"],
+                                                       in_names))]
+            if split == "train":
+                writers.append(stack.enter_context(FrameWriter(root / f"train_{modality}_targets.h5",
+                                                               part["cell_id"], tg_names)))
             for s in range(0, len(part), chunk):
                 c = part.iloc[s: s + chunk]
                 z = (centers[c["type"].to_numpy()] + 0.1 * (c["day"].to_numpy() - 2)[:, None] * drift
@@ -131,12 +132,6 @@ def write_modality(root: Path, modality: str, cells: pd.DataFrame, n_inputs: int
                     writers[1].append(y.astype(np.float32))
                 if s // chunk % 40 == 0:
                     print(f"{modality} {split}: {s + len(c)} of {len(part)} rows", file=sys.stderr, flush=True)
-        except BaseException as e:
-            for w in writers:
-                w.__exit__(type(e), e, e.__traceback__)
-            raise
-        for w in writers:
-            w.__exit__(None, None, None)
 
 
 def write_metadata(root: Path, tables: dict[str, pd.DataFrame]) -> None:
