@@ -35,7 +35,14 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow" / "scripts"))
 
-from msci.io.competition import EVALUATION_IDS, METADATA, SAMPLE_SUBMISSION, TECHNOLOGY, FrameWriter  # noqa: E402
+from msci.io.competition import (  # noqa: E402
+    EVALUATION_IDS,
+    METADATA,
+    SAMPLE_SUBMISSION,
+    TECHNOLOGY,
+    FrameWriter,
+    input_files,
+)
 from msci.simulate import CELL_TYPES, PROTEIN_GENES, ModalitySize, _cell_ids, _cells, _peaks  # noqa: E402
 
 # (train cells, test cells, inputs, targets) of the competition's files.
@@ -201,7 +208,8 @@ def write(args) -> None:
             write_modality(root, args.part, tables[args.part], FULL[args.part][2], FULL[args.part][3], args.seed)
         print(f"write_{args.part}_seconds: {time.perf_counter() - t0:.0f}", flush=True)
         return
-    if (root / METADATA).exists() and all((root / f"train_{m}_targets.h5").exists() for m in sizes):
+    files = [METADATA, EVALUATION_IDS, SAMPLE_SUBMISSION] + [f for m in sizes for f in input_files(m).values()]
+    if all((root / f).exists() for f in files):  # each file appears only once complete (atomic writers)
         print(f"{root}: already written", flush=True)
         return
     t0 = time.perf_counter()
