@@ -8,7 +8,6 @@ import yaml
 
 from snakemake.utils import validate
 
-
 SCHEMAS = Path(workflow.basedir) / "workflow" / "schemas"
 
 
@@ -21,8 +20,10 @@ def check_feature_names():
         lists = feats.values() if isinstance(feats, dict) else [feats]
         unknown = sorted({f for fl in lists if isinstance(fl, list) for f in fl if f not in valid})
         if unknown:
-            raise ValueError(f"config: models.{name}.features: unknown feature family {', '.join(map(str, unknown))}; "
-                             f"valid: {', '.join(valid)}")
+            raise ValueError(
+                f"config: models.{name}.features: unknown feature family {', '.join(map(str, unknown))}; "
+                f"valid: {', '.join(valid)}"
+            )
 
 
 check_feature_names()
@@ -30,39 +31,20 @@ validate(config, "../schemas/config.schema.yaml")
 
 LIB = Path(workflow.basedir) / "workflow" / "scripts" / "msci"
 MODALITIES = list(config["modalities"])
-# Own data (`input:`): AnnData/MuData per modality, predictions.h5ad out, no evaluation ids.
-OWN = bool(config["input"])
-DEMO = not config["data_dir"] and not OWN
-DATA = config["data_dir"] or "resources/demo/data"
-HIDDEN = "resources/demo/hidden"
 
 
-def check_own_input():
-    """`input:` needs an entry per configured modality, and excludes `data_dir`."""
-    if not OWN:
-        return
-    if config["data_dir"]:
+def input_mode():
+    """demo (nothing given: simulated data), competition (`data_dir`) or own (`input:` AnnData/MuData)."""
+    if config["data_dir"] and config["input"]:
         raise ValueError("config: give either data_dir (competition files) or input (your own data), not both")
-    missing = [m for m in MODALITIES if m not in config["input"]]
-    if missing:
-        raise ValueError(f"config: input has no entry for modality {', '.join(missing)}; add one, or set "
-                         f"modalities: [{', '.join(m for m in MODALITIES if m in config['input'])}]")
-    if config["ensemble"]["external"]:
-        raise ValueError("config: ensemble.external blends other submissions; an own-data run (input:) has none")
-    for m, spec in config["input"].items():
-        if spec["format"] == "anndata" and "path" in spec:
-            raise ValueError(f"config: input.{m}.path is for format mudata; format anndata names files in "
-                             f"inputs and targets")
+    if config["input"]:
+        return "own"
+    return "competition" if config["data_dir"] else "demo"
 
 
-check_own_input()
-# Own-data modalities whose test cells are named by an obs column: their targets (if any) are scored.
-SCORED = [m for m in MODALITIES if OWN and config["input"][m].get("test")]
-COMPETITION_FILES = [
-    f"{split}_{m}_{kind}.h5"
-    for m in ("cite", "multi")
-    for split, kind in (("train", "inputs"), ("train", "targets"), ("test", "inputs"))
-] + ["metadata.csv", "evaluation_ids.csv", "sample_submission.csv"]
+# The Snakefile includes workflow/rules/inputs/<INPUT_MODE>.smk: the mode's raw files, what it checks and
+# ingests, what the run delivers and what it can score are chosen there, once.
+INPUT_MODE = input_mode()
 # Model types whose training benefits from a GPU: their rule asks for resources gpu=1.
 GPU_TYPES = {"mlp", "resnet", "cnn1d", "tabnet", "xgboost"}
 
@@ -83,27 +65,39 @@ def check_config():
         for section, values in sections:
             unknown = sorted(set(values) - set(keys["params"]))
             if unknown:
-                raise ValueError(f"config: models.{name}.{section}: unknown parameter(s) {', '.join(unknown)} "
-                                 f"for type {entry['type']}; valid: {', '.join(keys['params'])}")
+                raise ValueError(
+                    f"config: models.{name}.{section}: unknown parameter(s) {', '.join(unknown)} "
+                    f"for type {entry['type']}; valid: {', '.join(keys['params'])}"
+                )
         if entry.get("pretrain"):
             if "pretrain" not in keys:
                 raise ValueError(f"config: models.{name}.pretrain: only tabnet models pre-train")
             unknown = sorted(set(entry["pretrain"]) - set(keys["pretrain"]))
             if unknown:
-                raise ValueError(f"config: models.{name}.pretrain: unknown parameter(s) {', '.join(unknown)}; "
-                                 f"valid: {', '.join(keys['pretrain'])}")
+                raise ValueError(
+                    f"config: models.{name}.pretrain: unknown parameter(s) {', '.join(unknown)}; "
+                    f"valid: {', '.join(keys['pretrain'])}"
+                )
+    for name in config["models"]:
+        for m in sorted(set(model_config(name)["modalities"]) & set(MODALITIES)):
+            model_config(name, m)  # a {modality: features} map must name every modality the model runs on
+    for m in MODALITIES:
+        per_modality(config["features"]["ivis"]["input"], "features.ivis.input", m)
     for key in ("models", "weights"):
         unknown = sorted(set(config["ensemble"][key]) - set(config["models"]))
         if unknown:
-            raise ValueError(f"config: ensemble.{key} names unknown model(s) {', '.join(unknown)}; "
-                             f"configured: {', '.join(sorted(config['models']))}")
+            raise ValueError(
+                f"config: ensemble.{key} names unknown model(s) {', '.join(unknown)}; "
+                f"configured: {', '.join(sorted(config['models']))}"
+            )
     if config["ensemble"]["method"] == "fixed":
         for m in MODALITIES:
             members = ensemble_members(m)
             if not any(config["ensemble"]["weights"].get(n, 0) > 0 for n in members):
-                raise ValueError(f"config: ensemble.method fixed needs a positive weight in ensemble.weights for "
-                                 f"a {m} model (blended: {', '.join(members)})")
-
+                raise ValueError(
+                    f"config: ensemble.method fixed needs a positive weight in ensemble.weights for "
+                    f"a {m} model (blended: {', '.join(members)})"
+                )
 
 
 def _load_provenance():
@@ -131,45 +125,14 @@ def sorted_dict(d):
     return json.loads(json.dumps(d, sort_keys=True))
 
 
-def data_file(name):
-    return os.path.join(DATA, name)
-
-
-def modality_files(modality):
-    return {
-        "train_inputs": data_file(f"train_{modality}_inputs.h5"),
-        "train_targets": data_file(f"train_{modality}_targets.h5"),
-        "test_inputs": data_file(f"test_{modality}_inputs.h5"),
-        "metadata": data_file("metadata.csv"),
-    }
-
-
-def own_spec(modality):
-    """A modality's own-data entry (schema defaults filled in), or None for competition files."""
-    return sorted_dict(config["input"][modality]) if OWN else None
-
-
-def own_files(modality):
-    spec = config["input"][modality]
-    if spec["format"] == "mudata":
-        return {"data": spec["path"]}
-    return {"inputs": spec["inputs"], "targets": spec["targets"]}
-
-
-def ingest_files(wc):
-    return own_files(wc.modality) if OWN else modality_files(wc.modality)
-
-
-def input_files_to_check(wc):
-    """Every input file of the run, checked together before any expensive step (own data: the modality's)."""
-    if OWN:
-        return own_files(wc.modality)
-    files = {f"{m}_{k}": v for m in MODALITIES for k, v in modality_files(m).items() if k != "metadata"}
-    files.update(metadata=data_file("metadata.csv"), evaluation_ids=data_file("evaluation_ids.csv"))
-    sample = data_file("sample_submission.csv")
-    if DEMO or os.path.exists(sample):
-        files["sample_submission"] = sample
-    return files
+def per_modality(value, key, modality):
+    """A setting given as one value or as a {modality: value} map, for one modality; a map without it is a
+    config error (no hidden fallback)."""
+    if not isinstance(value, dict):
+        return value
+    if modality not in value:
+        raise ValueError(f"config: {key} has no entry for modality {modality}; give one, or one value for all")
+    return value[modality]
 
 
 def model_config(name, modality=None):
@@ -180,8 +143,7 @@ def model_config(name, modality=None):
     """
     cfg = dict(config["models"][name])  # the schema filled in the defaults
     if modality is not None:
-        feats = cfg["features"]
-        cfg["features"] = feats.get(modality, ["svd"]) if isinstance(feats, dict) else feats
+        cfg["features"] = per_modality(cfg["features"], f"models.{name}.features", modality)
         cfg["params"] = {**cfg["params"], **cfg["modality_params"].get(modality, {})}
     return cfg
 
@@ -211,66 +173,75 @@ check_config()
 
 
 def final_targets():
-    targets = ["results/report/index.html"]
-    targets += expand("results/{modality}/predictions.h5ad", modality=MODALITIES) if OWN else ["results/submission.csv"]
+    """The default target's files: the mode's deliverables and score, the report, every model's and blend's
+    metrics."""
+    targets = [rules.report.output.html, *DELIVERABLES] + ([rules.score.output.score] if SCORED else [])
     for m in MODALITIES:
-        targets += expand("results/{modality}/models/{model}/metrics.json", modality=m, model=models_for(m))
-        targets.append(f"results/{m}/ensemble/metrics.json")
-        targets += [f"results/{m}/adversarial.metrics.json", f"results/{m}/cell_type.metrics.json"]
-    if DEMO or SCORED:
-        targets.append("results/score.json")
+        targets += expand(rules.train_model.output.metrics, modality=m, model=models_for(m))
+        targets += expand(
+            [rules.ensemble.output.metrics, rules.adversarial.output.metrics, rules.cell_type.output.metrics],
+            modality=m,
+        )
     return targets
 
 
 def target_codec(modality):
     """The target codec's settings for a modality; exact targets depend on none of the SVD's settings."""
     cfg = config["targets"]
-    method = cfg["compress"].get(modality, "none")
+    method = cfg["compress"][modality]
     if method == "none":
         return {"method": "none"}
     keys = ("n_components", "n_iter", "chunk_rows")
     return {"method": method, **{k: cfg[k] for k in keys}, "seed": config["seed"]}
 
 
+def feature_tables(wc, names):
+    """The feature families' tables for the job's modality, as their rules name them."""
+    return [expand(getattr(rules, f"features_{n}").output.table, modality=wc.modality)[0] for n in names]
+
+
 def model_features(wc):
-    return expand(
-        "results/{modality}/features/{name}.parquet",
-        modality=wc.modality,
-        name=model_config(wc.model, wc.modality)["features"],
-    )
+    return feature_tables(wc, model_config(wc.model, wc.modality)["features"])
+
+
+def validation_features(wc):
+    return feature_tables(wc, config["validation"]["features"])
 
 
 def pretrainer_input(wc):
     """TabNet models with a `pretrain` entry fine-tune from the cached unsupervised pre-training."""
     cfg = model_config(wc.model, wc.modality)
     if cfg["type"] == "tabnet" and cfg.get("pretrain"):
-        return {"pretrainer": f"results/{wc.modality}/models/{wc.model}/pretrainer.zip"}
+        return {"pretrainer": expand(rules.tabnet_pretrain.output.pretrainer, **wc)[0]}
     return {}
 
 
 def report_inputs(wildcards):
+    """Per modality: cells, targets, codec, validation labels and metrics, each model's metrics and OOF."""
     files = {}
     for m in MODALITIES:
-        files[f"{m}_cells"] = f"results/{m}/ingest/cells.parquet"
-        files[f"{m}_targets"] = f"results/{m}/ingest/targets.h5ad"
-        files[f"{m}_codec"] = f"results/{m}/targets/codec.npz"
-        files[f"{m}_adversarial"] = f"results/{m}/adversarial.parquet"
-        files[f"{m}_adversarial_metrics"] = f"results/{m}/adversarial.metrics.json"
-        files[f"{m}_cell_type_metrics"] = f"results/{m}/cell_type.metrics.json"
-        files[f"{m}_ensemble_metrics"] = f"results/{m}/ensemble/metrics.json"
+        named = {
+            "cells": rules.ingest.output.cells,
+            "targets": rules.ingest.output.targets,
+            "codec": rules.encode_targets.output.codec,
+            "adversarial": rules.adversarial.output.table,
+            "adversarial_metrics": rules.adversarial.output.metrics,
+            "cell_type_metrics": rules.cell_type.output.metrics,
+            "ensemble_metrics": rules.ensemble.output.metrics,
+        }
+        files.update({f"{m}_{k}": expand(v, modality=m)[0] for k, v in named.items()})
         for model in ensemble_members(m):
-            files[f"{m}_oof_{model}"] = f"results/{m}/models/{model}/oof.h5ad"
+            files[f"{m}_oof_{model}"] = expand(rules.train_model.output.oof, modality=m, model=model)[0]
         for model in models_for(m):
-            files[f"{m}_model_{model}"] = f"results/{m}/models/{model}/metrics.json"
-    if DEMO or SCORED:
-        files["score"] = "results/score.json"
+            files[f"{m}_model_{model}"] = expand(rules.train_model.output.metrics, modality=m, model=model)[0]
+    if SCORED:
+        files["score"] = rules.score.output.score
     return files
 
 
 def ivis_source(wc):
     """What ivis embeds for a modality: a feature table (e.g. svd, svd_chrom) or the ingested inputs."""
-    source = config["features"]["ivis"]["input"]
-    source = source.get(wc.modality, "svd") if isinstance(source, dict) else source
+    source = per_modality(config["features"]["ivis"]["input"], "features.ivis.input", wc.modality)
     if source == "inputs":
-        return f"results/{wc.modality}/ingest/inputs.h5ad"
-    return f"results/{wc.modality}/features/{source}.parquet"
+        return expand(rules.ingest.output.inputs, modality=wc.modality)[0]
+    return feature_tables(wc, [source])[0]

@@ -5,9 +5,19 @@
 rule tabnet_pretrain:
     input:
         features=model_features,
-        cells="results/{modality}/ingest/cells.parquet",
+        cells=rules.ingest.output.cells,
     output:
         pretrainer="results/{modality}/models/{model}/pretrainer.zip",
+    log:
+        "logs/tabnet_pretrain/{modality}/{model}.log",
+    benchmark:
+        "benchmarks/tabnet_pretrain/{modality}/{model}.tsv"
+    conda:
+        "../../envs/msci.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=lambda wc, attempt: 16000 * attempt,
     params:
         pretrain=lambda wc: sorted_dict(model_config(wc.model, wc.modality).get("pretrain") or {}),
         architecture=lambda wc: sorted_dict(
@@ -19,16 +29,6 @@ rule tabnet_pretrain:
         ),
         seed=config["seed"],
         code=code_hash("tabnet_pretrain.py"),
-    threads: 2
-    resources:
-        gpu=1,
-        mem_mb=lambda wc, attempt: 16000 * attempt,
-    log:
-        "logs/tabnet_pretrain/{modality}/{model}.log",
-    benchmark:
-        "benchmarks/tabnet_pretrain/{modality}/{model}.tsv"
-    conda:
-        "../../envs/msci.yaml"
     script:
         "../scripts/tabnet_pretrain.py"
 
@@ -39,13 +39,23 @@ rule train_model:
         features=model_features,
         codes=rules.encode_targets.output.codes,
         codec=rules.encode_targets.output.codec,
-        cells="results/{modality}/ingest/cells.parquet",
-        folds="results/{modality}/folds.parquet",
+        cells=rules.ingest.output.cells,
+        folds=rules.folds.output.folds,
     output:
         oof="results/{modality}/models/{model}/oof.h5ad",
         test="results/{modality}/models/{model}/test.h5ad",
         day_out="results/{modality}/models/{model}/day_out.h5ad",
         metrics="results/{modality}/models/{model}/metrics.json",
+    log:
+        "logs/train_model/{modality}/{model}.log",
+    benchmark:
+        "benchmarks/train_model/{modality}/{model}.tsv"
+    conda:
+        "../../envs/msci.yaml"
+    threads: 2
+    resources:
+        gpu=lambda wc: int(model_config(wc.model)["type"] in GPU_TYPES),
+        mem_mb=lambda wc, attempt: 16000 * attempt,
     params:
         type=lambda wc: model_config(wc.model)["type"],
         hyper=lambda wc: sorted_dict(model_config(wc.model, wc.modality)["params"]),
@@ -53,15 +63,5 @@ rule train_model:
         stop_fraction=config["folds"]["stop_fraction"],
         seed=config["seed"],
         code=code_hash("train_model.py"),
-    threads: 2
-    resources:
-        gpu=lambda wc: int(model_config(wc.model)["type"] in GPU_TYPES),
-        mem_mb=lambda wc, attempt: 16000 * attempt,
-    log:
-        "logs/train_model/{modality}/{model}.log",
-    benchmark:
-        "benchmarks/train_model/{modality}/{model}.tsv"
-    conda:
-        "../../envs/msci.yaml"
     script:
         "../scripts/train_model.py"

@@ -6,20 +6,20 @@ rule report:
         unpack(report_inputs),
     output:
         html="results/report/index.html",
-    params:
-        modalities=MODALITIES,
-        models={m: models_for(m) for m in MODALITIES},
-        members={m: ensemble_members(m) for m in MODALITIES},
-        own_data=OWN,
-        code=code_hash("report.py"),
-    resources:
-        mem_mb=lambda wc, attempt: 8000 * attempt,
-        runtime=30,
     log:
         "logs/report/report.log",
     benchmark:
         "benchmarks/report/report.tsv"
     conda:
         "../../envs/msci.yaml"
+    resources:
+        mem_mb=lambda wc, attempt: 8000 * attempt,
+        runtime=30,
+    params:
+        modalities=MODALITIES,
+        models={m: models_for(m) for m in MODALITIES},
+        members={m: ensemble_members(m) for m in MODALITIES},
+        own_data=INPUT_MODE == "own",
+        code=code_hash("report.py"),
     script:
         "../scripts/report.py"

@@ -7,17 +7,17 @@ rule encode_targets:
     output:
         codes="results/{modality}/targets/codes.h5ad",
         codec="results/{modality}/targets/codec.npz",
-    params:
-        codec=lambda wc: target_codec(wc.modality),
-        code=code_hash("encode_targets.py"),
-    resources:
-        mem_mb=lambda wc, attempt: 8000 * attempt,
-        runtime=120,
     log:
         "logs/encode_targets/{modality}.log",
     benchmark:
         "benchmarks/encode_targets/{modality}.tsv"
     conda:
         "../../envs/msci.yaml"
+    resources:
+        mem_mb=lambda wc, attempt: 8000 * attempt,
+        runtime=120,
+    params:
+        codec=lambda wc: target_codec(wc.modality),
+        code=code_hash("encode_targets.py"),
     script:
         "../scripts/encode_targets.py"

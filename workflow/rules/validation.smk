@@ -1,86 +1,80 @@
 # Cross-validation design: adversarial labels, folds stratified on them, predicted cell types.
 
 
-rule folds:
-    input:
-        cells="results/{modality}/ingest/cells.parquet",
-        adversarial="results/{modality}/adversarial.parquet",
-    output:
-        folds="results/{modality}/folds.parquet",
-    params:
-        folds=sorted_dict({k: config["folds"][k] for k in ("strategy", "n_splits", "day_out")}),
-        seed=config["seed"],
-        code=code_hash("folds.py"),
-    resources:
-        mem_mb=lambda wc, attempt: 2000 * attempt,
-        runtime=10,
-    group:
-        "validation"
-    log:
-        "logs/folds/{modality}.log",
-    benchmark:
-        "benchmarks/folds/{modality}.tsv"
-    conda:
-        "../../envs/msci.yaml"
-    script:
-        "../scripts/folds.py"
-
-
 rule adversarial:
     input:
-        features=expand(
-            "results/{{modality}}/features/{name}.parquet",
-            name=config["validation"]["features"],
-        ),
-        cells="results/{modality}/ingest/cells.parquet",
+        features=validation_features,
+        cells=rules.ingest.output.cells,
     output:
         table="results/{modality}/adversarial.parquet",
         metrics="results/{modality}/adversarial.metrics.json",
-    params:
-        adversarial=sorted_dict(config["validation"]["adversarial"]),
-        seed=config["seed"],
-        code=code_hash("adversarial.py"),
-    threads: 2
-    resources:
-        mem_mb=lambda wc, attempt: 8000 * attempt,
-        runtime=120,
-    group:
-        "validation"
     log:
         "logs/adversarial/{modality}.log",
     benchmark:
         "benchmarks/adversarial/{modality}.tsv"
+    group:
+        "validation"
     conda:
         "../../envs/msci.yaml"
-    script:
-        "../scripts/adversarial.py"
-
-
-rule cell_type:
-    input:
-        features=expand(
-            "results/{{modality}}/features/{name}.parquet",
-            name=config["validation"]["features"],
-        ),
-        cells="results/{modality}/ingest/cells.parquet",
-    output:
-        table="results/{modality}/cell_type.parquet",
-        metrics="results/{modality}/cell_type.metrics.json",
-    params:
-        cell_type=sorted_dict(config["validation"]["cell_type"]),
-        seed=config["seed"],
-        code=code_hash("cell_type.py"),
     threads: 2
     resources:
         mem_mb=lambda wc, attempt: 8000 * attempt,
         runtime=120,
+    params:
+        adversarial=sorted_dict(config["validation"]["adversarial"]),
+        seed=config["seed"],
+        code=code_hash("adversarial.py"),
+    script:
+        "../scripts/adversarial.py"
+
+
+rule folds:
+    input:
+        cells=rules.ingest.output.cells,
+        adversarial=rules.adversarial.output.table,
+    output:
+        folds="results/{modality}/folds.parquet",
+    log:
+        "logs/folds/{modality}.log",
+    benchmark:
+        "benchmarks/folds/{modality}.tsv"
     group:
-        "cell_type"
+        "validation"
+    conda:
+        "../../envs/msci.yaml"
+    resources:
+        mem_mb=lambda wc, attempt: 2000 * attempt,
+        runtime=10,
+    params:
+        folds=sorted_dict({k: config["folds"][k] for k in ("strategy", "n_splits", "day_out")}),
+        seed=config["seed"],
+        code=code_hash("folds.py"),
+    script:
+        "../scripts/folds.py"
+
+
+rule cell_type:
+    input:
+        features=validation_features,
+        cells=rules.ingest.output.cells,
+    output:
+        table="results/{modality}/cell_type.parquet",
+        metrics="results/{modality}/cell_type.metrics.json",
     log:
         "logs/cell_type/{modality}.log",
     benchmark:
         "benchmarks/cell_type/{modality}.tsv"
+    group:
+        "cell_type"
     conda:
         "../../envs/msci.yaml"
+    threads: 2
+    resources:
+        mem_mb=lambda wc, attempt: 8000 * attempt,
+        runtime=120,
+    params:
+        cell_type=sorted_dict(config["validation"]["cell_type"]),
+        seed=config["seed"],
+        code=code_hash("cell_type.py"),
     script:
         "../scripts/cell_type.py"

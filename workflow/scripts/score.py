@@ -1,15 +1,30 @@
-"""Rule score: score the submission against the hidden demo targets, as the competition does."""
+"""Rule score: the run's deliverable against the test cells' own targets — the submission against demo
+data's hidden targets as the competition scores it, or own data's predictions (the blend, each model and the
+training mean-profile baseline)."""
 
 from msci.logs import logged
+from msci.predictions import score_predictions
 from msci.submission import score_submission
 
 sm = snakemake  # noqa: F821
+scoring = sm.params.scoring
+mods = scoring["modalities"]
 with logged(sm.log[0]) as log:
-    score = score_submission(
-        sm.input.submission,
-        sm.input.evaluation_ids,
-        dict(zip(sm.params.modalities, sm.input.solutions, strict=True)),
-        sm.input.metadata,
-        out_path=sm.output.score,
-    )
-    log.info("score: %s", score)
+    if scoring["kind"] == "submission":
+        score = score_submission(
+            sm.input.submission,
+            sm.input.evaluation_ids,
+            dict(zip(mods, sm.input.solutions, strict=True)),
+            sm.input.metadata,
+            out_path=sm.output.score,
+        )
+        log.info("score: %s", score)
+    else:
+        score_predictions(
+            {m: sm.input[f"{m}_predictions"] for m in mods},
+            {m: sm.input[f"{m}_truth"] for m in mods},
+            models={m: {n: sm.input[f"{m}_model_{n}"] for n in scoring["models"][m]} for m in mods},
+            codecs={m: sm.input[f"{m}_codec"] for m in mods},
+            train_targets={m: sm.input[f"{m}_train_targets"] for m in mods},
+            out_path=sm.output.score,
+        )
