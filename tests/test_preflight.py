@@ -73,6 +73,21 @@ def _break(data, case):  # → (file name, expected message)
         df[df.columns[2]] = df[df.columns[2]].astype(str)
         write_frame(df, data / "train_cite_inputs.h5")
         return "train_cite_inputs.h5", "non-numeric column(s)"
+    if case == "frames under other keys":  # one frame under another key is read (see the test below)
+        df = _frame(data, "test_cite_inputs.h5")
+        df.to_hdf(data / "test_cite_inputs.h5", key="a", mode="w")
+        df.to_hdf(data / "test_cite_inputs.h5", key="b", mode="a")
+        return "test_cite_inputs.h5", "expected one pandas frame named 'test_cite_inputs', found groups ['a', 'b']"
+    if case == "targets naming extra cells":
+        df = _frame(data, "train_cite_targets.h5")
+        extra = df.iloc[:1].rename(index={df.index[0]: "stranger"})
+        write_frame(pd.concat([df, extra]), data / "train_cite_targets.h5")
+        return "train_cite_targets.h5", "1 cell(s) are not in train_cite_inputs.h5, e.g. stranger"
+    if case == "train and test cells overlap":
+        train, test = _frame(data, "train_multi_inputs.h5"), _frame(data, "test_multi_inputs.h5")
+        test.index = [train.index[0], *test.index[1:]]
+        write_frame(test, data / "test_multi_inputs.h5")
+        return "test_multi_inputs.h5", f"1 cell id(s) also in train_multi_inputs.h5, e.g. {train.index[0]}"
     if case == "test columns differ":
         write_frame(_frame(data, "test_multi_inputs.h5").iloc[:, 1:], data / "test_multi_inputs.h5")
         return "test_multi_inputs.h5", "has 399 column names, train_multi_inputs.h5 has 400"
@@ -109,8 +124,8 @@ def _break(data, case):  # → (file name, expected message)
     raise AssertionError(case)
 
 
-CASES = ["missing file", "empty file", "truncated hdf5", "not a pandas frame", "duplicated cell ids",
-         "targets missing a cell", "non-numeric column", "test columns differ", "metadata without a cell",
+CASES = ["missing file", "empty file", "truncated hdf5", "not a pandas frame", "frames under other keys",
+         "duplicated cell ids", "targets missing a cell", "targets naming extra cells", "train and test cells overlap", "non-numeric column", "test columns differ", "metadata without a cell",
          "unknown technology", "non-numeric day", "evaluation unknown cell", "evaluation unknown target",
          "evaluation without a column", "sample submission out of order"]
 
@@ -124,3 +139,21 @@ def test_bad_input_is_one_line_naming_the_file_and_the_problem(data, tmp_path, c
     assert text.startswith(str(data / name) + ": ") and message in text, text
     assert "\n" not in text
     assert not (tmp_path / "ok.json").exists()
+
+
+def test_a_one_modality_run_refuses_an_evaluation_cell_that_is_in_no_input_and_not_in_the_metadata(data, tmp_path):
+    ev = pd.read_csv(data / "evaluation_ids.csv")
+    multi_row = int(ev.index[ev["cell_id"].isin(_frame(data, "test_multi_inputs.h5").index)][0])
+    ev.loc[multi_row, "cell_id"] = "no-such-cell"
+    ev.to_csv(data / "evaluation_ids.csv", index=False)
+    with pytest.raises(InputError) as e:
+        _check(data, modalities=("cite",), out_path=str(tmp_path / "ok.json"))
+    assert str(e.value) == (f"{data / 'evaluation_ids.csv'}: row_id {multi_row} names cell 'no-such-cell', "
+                            f"which is in no input file and not in the metadata")
+    assert not (tmp_path / "ok.json").exists()
+
+
+def test_a_single_frame_under_another_key_is_read_as_the_file_s_frame(data):
+    df = _frame(data, "test_cite_inputs.h5")
+    df.to_hdf(data / "test_cite_inputs.h5", key="renamed", mode="w")
+    assert _check(data)["cite"]["test_cells"] == len(df)

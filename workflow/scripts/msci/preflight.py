@@ -37,10 +37,11 @@ def _row_ids(path: str, block_rows: int = 1 << 21) -> Iterator[np.ndarray]:
 
 
 def check_evaluation_ids(path: str, tests: Mapping[str, FrameInfo], targets: Mapping[str, np.ndarray],
-                         require_all: bool, chunk_rows: int = 2_000_000) -> dict[str, int]:
+                         require_all: bool, metadata_cells: pd.Index, chunk_rows: int = 2_000_000) -> dict[str, int]:
     """Every row names a test cell of a configured modality and one of its targets.
 
-    With ``require_all`` false (a one-modality run) rows of other cells are counted, not refused.
+    With ``require_all`` false (a one-modality run) rows of the other modality's cells are counted, not
+    refused; a cell that is in no input and not in the metadata (``metadata_cells``) is refused all the same.
     Returns the row count per modality (and ``other``).
     """
     names = list(tests)
@@ -65,6 +66,12 @@ def check_evaluation_ids(path: str, tests: Mapping[str, FrameInfo], targets: Map
         if unknown.size and require_all:
             raise InputError(path, f"row_id {row_id[unknown[0]]} names cell "
                                    f"{batch.column('cell_id')[int(unknown[0])].as_py()!r}, which is no test cell")
+        if unknown.size:
+            stranger = unknown[indexer(metadata_cells, batch.column("cell_id").take(unknown)) < 0]
+            if stranger.size:
+                raise InputError(path, f"row_id {row_id[stranger[0]]} names cell "
+                                       f"{batch.column('cell_id')[int(stranger[0])].as_py()!r}, which is in no "
+                                       f"input file and not in the metadata")
     return counts
 
 
@@ -111,7 +118,9 @@ def check_inputs(files: Mapping[str, Mapping[str, str]], metadata: str, evaluati
                  len(tr.columns), len(tg.columns))
     read_metadata(metadata, np.concatenate(all_cells))
     if evaluation_ids:
-        summary["evaluation_rows"] = check_evaluation_ids(evaluation_ids, tests, targets, require_all)
+        metadata_cells = pd.Index(pd.read_csv(metadata, usecols=["cell_id"], dtype=str)["cell_id"])
+        summary["evaluation_rows"] = check_evaluation_ids(evaluation_ids, tests, targets, require_all,
+                                                          metadata_cells)
         log.info("evaluation ids: %s rows per modality", summary["evaluation_rows"])
         if sample_submission and os.path.exists(sample_submission):
             summary["sample_submission_rows"] = check_sample_submission(sample_submission, evaluation_ids)
