@@ -23,14 +23,15 @@ $(STAMP): envs/torch.txt envs/constraints.txt envs/requirements.txt $(EXTRA) env
 demo: setup
 	$(BIN)/snakemake --cores $(CORES) --resources gpu=1
 
-test: setup
+test: lint
 	$(BIN)/python -m pytest
 
-test-fast: setup
+test-fast: lint
 	$(BIN)/python -m pytest -m "not slow"
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/snakefmt --check Snakefile workflow
 	$(BIN)/snakemake --lint
 
 bench: setup

@@ -125,7 +125,8 @@ def _break(data, case):  # → (file name, expected message)
 
 
 CASES = ["missing file", "empty file", "truncated hdf5", "not a pandas frame", "frames under other keys",
-         "duplicated cell ids", "targets missing a cell", "targets naming extra cells", "train and test cells overlap", "non-numeric column", "test columns differ", "metadata without a cell",
+         "duplicated cell ids", "targets missing a cell", "targets naming extra cells",
+         "train and test cells overlap", "non-numeric column", "test columns differ", "metadata without a cell",
          "unknown technology", "non-numeric day", "evaluation unknown cell", "evaluation unknown target",
          "evaluation without a column", "sample submission out of order"]
 
