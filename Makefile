@@ -9,7 +9,7 @@ EXTRA := $(if $(GPU),envs/requirements-gpu.txt,envs/requirements-cpu.txt)
 STAMP := $(VENV)/.installed$(if $(GPU),-gpu,)
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 
-.PHONY: setup demo test test-fast lint bench schemas clean
+.PHONY: setup demo test test-fast lint bench docs schemas clean
 
 setup: $(STAMP)
 
@@ -36,6 +36,10 @@ lint: setup
 
 bench: setup
 	$(BIN)/python bench/scale.py
+
+# The docs' generated blocks (README.md, docs/*.md) from bench/results/*.json (tests/test_docs.py checks them).
+docs: setup
+	$(BIN)/python bench/render_docs.py
 
 # The model types' accepted parameters, generated from the estimators (tests check it is current).
 schemas: setup

@@ -23,13 +23,9 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow" / "scripts"))
+sys.path.insert(0, str(REPO / "bench"))
 
-from msci.cv import cross_validate  # noqa: E402
-from msci.features.cell_type import cell_type_features  # noqa: E402
-from msci.features.table import load_features  # noqa: E402
-from msci.metrics import row_pearson  # noqa: E402
-from msci.models.registry import make_model  # noqa: E402
-from msci.training import load_codes  # noqa: E402
+from record import fmt, footer, save, table  # noqa: E402
 
 VARIANTS = {"annotated one-hot": ("annotated", "onehot"), "predicted one-hot": ("predicted", "onehot"),
             "predicted probabilities": ("predicted", "probabilities")}
@@ -43,6 +39,13 @@ def main() -> None:
     ap.add_argument("--workdir", default=str(REPO / "bench" / "out" / "cell_type_feature"))
     ap.add_argument("--cores", type=int, default=2)
     args = ap.parse_args()
+    from msci.cv import cross_validate
+    from msci.features.cell_type import cell_type_features
+    from msci.features.table import load_features
+    from msci.metrics import row_pearson
+    from msci.models.registry import make_model
+    from msci.training import load_codes
+
     defaults = yaml.safe_load((REPO / "config.yaml").read_text())["models"]
     rows = []
     for seed in args.seeds:
@@ -88,6 +91,22 @@ def main() -> None:
         x, m = mean.loc[(label, "xgboost")], mean.loc[(label, "mlp")]
         print(f"| {label} | {x['cv']:.4f} | {x['private']:.4f} | {m['cv']:.4f} | {m['private']:.4f} |")
     print(f"(means over seeds {', '.join(map(str, args.seeds))})")
+    save("cell_type_feature", {"rows": rows}, vars(args))
+
+
+def render(doc: dict, part: str | None = None) -> str:
+    """Per cell-type feature variant, each model's CV and private score, the means over seeds."""
+    rows = doc["results"]["rows"]
+
+    def mean(label: str, model: str, key: str) -> float:
+        vals = [r[key] for r in rows if r["feature"] == label and r["model"] == model]
+        return sum(vals) / len(vals)
+
+    body = [[label, *(fmt(mean(label, m, k)) for m in ("xgboost", "mlp") for k in ("cv", "private"))]
+            for label in VARIANTS]
+    seeds = ", ".join(str(s) for s in dict.fromkeys(r["seed"] for r in rows))
+    head = ["feature for training cells", "XGBoost CV", "XGBoost private", "MLP CV", "MLP private"]
+    return table(head, body) + "\n\n" + footer(doc, f"means over seeds {seeds}")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ data written in 32 min, a 2 h run adding 26 GB. Smaller: ``--cite 7000 4800 --mu
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import subprocess
 import sys
@@ -34,22 +35,17 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow" / "scripts"))
+sys.path.insert(0, str(REPO / "bench"))
 
-from msci.io.competition import (  # noqa: E402
-    EVALUATION_IDS,
-    METADATA,
-    SAMPLE_SUBMISSION,
-    TECHNOLOGY,
-    FrameWriter,
-    input_files,
-)
-from msci.simulate import CELL_TYPES, PROTEIN_GENES, ModalitySize, _cell_ids, _cells, _peaks  # noqa: E402
+from record import footer, save  # noqa: E402
+from record import table as markdown_table  # noqa: E402
 
 # (train cells, test cells, inputs, targets) of the competition's files.
 FULL = {"cite": (70_988, 48_663, 22_050, 140), "multi": (105_942, 55_935, 228_942, 23_418)}
 DENSITY = {"cite": 0.2, "multi": 0.03}  # base non-zero share (ENVIRONMENT.md); cell states raise it (3.5 %)
 MULTI_EVAL_GENES = 1_054  # genes scored per Multiome test cell: 58.96 M rows, as the real 58.93 M
 CHUNK = {"cite": 2000, "multi": 250}
+WRITE_STATS, RUN_STATS = "write_stats.json", "run_stats.json"  # the write and run steps' times, for the table step
 LATENT = 8
 
 
@@ -62,6 +58,8 @@ def _rngs(seed: int) -> dict[str, np.random.Generator]:
 
 def cell_tables(sizes: dict[str, tuple[int, int]], seed: int) -> dict[str, pd.DataFrame]:
     """Per modality: cell_id, split, day, donor and cell type (index into ``CELL_TYPES``), train first."""
+    from msci.simulate import CELL_TYPES, ModalitySize, _cell_ids, _cells
+
     rng = _rngs(seed)["cells"]
     ids = _cell_ids(rng, sum(sum(s) for s in sizes.values()))
     out, offset = {}, 0
@@ -74,6 +72,8 @@ def cell_tables(sizes: dict[str, tuple[int, int]], seed: int) -> dict[str, pd.Da
 
 
 def _names(modality: str, rng: np.random.Generator, n_inputs: int, n_targets: int) -> tuple[np.ndarray, np.ndarray]:
+    from msci.simulate import PROTEIN_GENES, _peaks
+
     if modality == "multi":
         peaks, _ = _peaks(rng, n_inputs)
         genes = np.char.mod("ENSG%011d", rng.choice(np.arange(100_000, 300_000), n_targets, replace=False))
@@ -109,6 +109,9 @@ def _sparse_rows(rng: np.random.Generator, z: np.ndarray, modules: np.ndarray, d
 def write_modality(root: Path, modality: str, cells: pd.DataFrame, n_inputs: int, n_targets: int,
                    seed: int) -> None:
     """One modality's train/test inputs and train targets, chunk by chunk."""
+    from msci.io.competition import FrameWriter
+    from msci.simulate import CELL_TYPES
+
     rng = _rngs(seed)[modality]
     in_names, tg_names = _names(modality, rng, n_inputs, n_targets)
     centers = 1.2 * rng.standard_normal((len(CELL_TYPES), LATENT))
@@ -144,6 +147,8 @@ def write_modality(root: Path, modality: str, cells: pd.DataFrame, n_inputs: int
 def write_metadata(root: Path, tables: dict[str, pd.DataFrame]) -> None:
     """``metadata.csv`` of every modality's cells, test cell types hidden."""
     from msci.io.artifacts import atomic_path
+    from msci.io.competition import METADATA, TECHNOLOGY
+    from msci.simulate import CELL_TYPES
 
     meta = pd.concat([pd.DataFrame({
         "cell_id": t["cell_id"], "day": t["day"], "donor": t["donor"],
@@ -163,6 +168,7 @@ def write_tables(root: Path, tables: dict[str, pd.DataFrame], widths: dict[str, 
     import pyarrow.csv as pacsv
 
     from msci.io.artifacts import atomic_path
+    from msci.io.competition import EVALUATION_IDS, SAMPLE_SUBMISSION
 
     rng = _rngs(seed)["eval"]
     write_metadata(root, tables)
@@ -196,6 +202,8 @@ def sizes_from(args) -> dict[str, tuple[int, int]]:
 
 
 def write(args) -> None:
+    from msci.io.competition import EVALUATION_IDS, METADATA, SAMPLE_SUBMISSION, input_files
+
     root = Path(args.data)
     root.mkdir(parents=True, exist_ok=True)
     sizes = sizes_from(args)
@@ -221,7 +229,9 @@ def write(args) -> None:
     if multi.wait():
         raise SystemExit("the Multiome writer failed")
     gb = sum(f.stat().st_size for f in root.iterdir()) / 1e9
-    print(f"write_all_seconds: {time.perf_counter() - t0:.0f}")
+    stats = {"seconds": time.perf_counter() - t0, "gb_on_disk": gb}
+    (root / WRITE_STATS).write_text(json.dumps(stats))
+    print(f"write_all_seconds: {stats['seconds']:.0f}")
     print(f"data_gb_on_disk: {gb:.1f}", flush=True)
 
 
@@ -243,7 +253,9 @@ def run(args) -> None:
     subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(work),
                     "--configfile", str(config), "--cores", str(args.cores), "--resources", "gpu=1",
                     "--rerun-incomplete", *args.snakemake], check=True, cwd=work)
-    print(f"workflow_seconds: {time.perf_counter() - t0:.0f}", flush=True)
+    seconds = time.perf_counter() - t0
+    (work / RUN_STATS).write_text(json.dumps({"seconds": seconds}))
+    print(f"workflow_seconds: {seconds:.0f}", flush=True)
 
 
 EPOCH = re.compile(r"epoch (\d+)/\d+:.*\((\d+(?:\.\d+)?) s\)$")
@@ -269,39 +281,101 @@ def epoch_seconds(log: Path) -> tuple[int, int, float] | None:
     return len(last), sum(k for k, _ in last), sum(t for _, t in last)
 
 
-def table(args) -> None:
-    work = Path(args.workdir)
+def rule_rows(work: Path) -> list[dict]:
+    """Every rule's wall time and peak RSS from its ``benchmarks/`` file."""
     rows = []
     for f in sorted((work / "benchmarks").rglob("*.tsv")):
         b = pd.read_csv(f, sep="\t")
         rows.append({"rule": str(f.relative_to(work / "benchmarks").with_suffix("")), "seconds": float(b["s"].iloc[0]),
                      "peak_rss_gb": float(b["max_rss"].iloc[0]) / 1024})
-    df = pd.DataFrame(rows)
-    for r in df.itertuples():
-        print(f"{r.rule}: {r.seconds:.0f} s, {r.peak_rss_gb:.2f} GB")
-    print(f"rules: {len(df)}")
-    print(f"sum_of_rule_seconds: {df['seconds'].sum():.0f}")
-    print(f"largest_peak_rss_gb: {df['peak_rss_gb'].max():.2f} ({df.loc[df['peak_rss_gb'].idxmax(), 'rule']})")
+    return rows
+
+
+def network_rows(work: Path) -> list[dict]:
+    """Per neural model log: networks, epochs, seconds and the bound at the default epochs and bags."""
     defaults = yaml.safe_load((REPO / "config.yaml").read_text())["models"]
-    run_config = work / "full_size.yaml"
-    run_models = yaml.safe_load(run_config.read_text())["models"] if run_config.exists() else {}
+    config = work / "full_size.yaml"
+    run_models = yaml.safe_load(config.read_text())["models"] if config.exists() else {}
+    out = []
     for log in sorted((work / "logs").rglob("*.log")):
         got = epoch_seconds(log)
         if got is None:
             continue
         nets, epochs, seconds = got
-        name = log.relative_to(work / "logs").with_suffix("")
-        print(f"{name}: {nets} networks, {epochs} epochs in {seconds:.0f} s, {seconds / epochs:.1f} s per epoch")
+        row = {"log": str(log.relative_to(work / "logs").with_suffix("")), "networks": nets, "epochs": epochs,
+               "seconds": seconds}
         params = defaults.get(log.stem, {}).get("params", {})
         ran = ((run_models.get(log.stem) or {}).get("params") or {}).get("n_bags", params.get("n_bags", 1))
         if "epochs" in params:  # every network at the default epochs (no early stop) and bags
-            full = seconds / epochs * params["epochs"] * nets * params.get("n_bags", 1) / ran
-            print(f"{name}: default {params['epochs']} epochs x {params.get('n_bags', 1)} bags, "
-                  f"at most {full / 3600:.1f} h on this CPU")
-    print()
-    print("| rule | time (s) | peak RSS (GB) |\n| --- | ---: | ---: |")
-    for r in df.itertuples():
-        print(f"| `{r.rule}` | {r.seconds:.0f} | {r.peak_rss_gb:.2f} |")
+            row |= {"default_epochs": params["epochs"], "default_bags": params.get("n_bags", 1),
+                    "default_hours_at_most": seconds / epochs * params["epochs"] * nets * params.get("n_bags", 1)
+                    / ran / 3600}
+        out.append(row)
+    return out
+
+
+def _stats(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def table_step(args) -> None:
+    """Print and save every rule's time and peak RSS, the networks' epoch times, the write and run times."""
+    work = Path(args.workdir)
+    rules, nets = rule_rows(work), network_rows(work)
+    for r in rules:
+        print(f"{r['rule']}: {r['seconds']:.0f} s, {r['peak_rss_gb']:.2f} GB")
+    print(f"rules: {len(rules)}")
+    print(f"sum_of_rule_seconds: {sum(r['seconds'] for r in rules):.0f}")
+    top = max(rules, key=lambda r: r["peak_rss_gb"])
+    print(f"largest_peak_rss_gb: {top['peak_rss_gb']:.2f} ({top['rule']})")
+    for n in nets:
+        print(f"{n['log']}: {n['networks']} networks, {n['epochs']} epochs in {n['seconds']:.0f} s, "
+              f"{n['seconds'] / n['epochs']:.1f} s per epoch")
+        if "default_epochs" in n:
+            print(f"{n['log']}: default {n['default_epochs']} epochs x {n['default_bags']} bags, "
+                  f"at most {n['default_hours_at_most']:.1f} h on this CPU")
+    results = {"rules": rules, "networks": nets, "write": _stats(Path(args.data) / WRITE_STATS),
+               "run": _stats(work / RUN_STATS), "sizes": sizes_from(args), "epochs": args.epochs}
+    config = {k: v for k, v in vars(args).items() if k != "part"}
+    print("\n" + render(json.loads(save("full_size", results, config).read_text())))
+
+
+TASK_COLUMNS = {"cite": "CITE: time, peak RSS", "multi": "Multiome: time, peak RSS"}
+
+
+def _rule_and_task(rule: str) -> tuple[str, str | None]:
+    """A benchmark path (``train_model/cite/ridge``) as its rule name and task (``None``: both tasks)."""
+    parts = rule.split("/")
+    task = next((p for p in parts if p in TASK_COLUMNS), None)
+    return " ".join(p for p in parts if p != task), task
+
+
+def render(doc: dict, part: str | None = None) -> str:
+    """Every rule's time and peak RSS per task, then the write and run times and the networks' epoch times."""
+    res = doc["results"]
+    cells: dict[str, dict[str | None, str]] = {}
+    for r in res["rules"]:
+        rule, task = _rule_and_task(r["rule"])
+        cells.setdefault(rule, {})[task] = f"{r['seconds']:,.0f} s, {r['peak_rss_gb']:.2f} GB"
+    rows = [[f"`{rule}`", *(by.get(t) or (f"{by[None]} (both tasks)" if t == "cite" and None in by else "—")
+                            for t in TASK_COLUMNS)] for rule, by in cells.items()]
+    text = markdown_table(["rule", *TASK_COLUMNS.values()], rows)
+    facts = []
+    if res.get("write"):
+        w = res["write"]
+        facts.append(f"writing the files took {w['seconds'] / 60:.0f} min ({w['gb_on_disk']:.1f} GB)")
+    if res.get("run"):
+        facts.append(f"the run took {res['run']['seconds'] / 60:.0f} min")
+    if res["rules"]:
+        top = max(res["rules"], key=lambda r: r["peak_rss_gb"])
+        facts.append(f"the largest peak RSS was {top['peak_rss_gb']:.2f} GB (`{top['rule']}`)")
+    for n in res["networks"]:
+        bound = (f"; at the default {n['default_epochs']} epochs × {n['default_bags']} bags at most "
+                 f"{n['default_hours_at_most']:.1f} h on this CPU" if "default_epochs" in n else "")
+        facts.append(f"`{n['log']}`: {n['networks']} networks, {n['seconds'] / n['epochs']:.1f} s per epoch{bound}")
+    summary = ("; ".join(facts) + ".") if facts else ""
+    sizes = ", ".join(f"{m} {a:,} + {b:,} cells" for m, (a, b) in res["sizes"].items())
+    return "\n\n".join(x for x in (text, summary, footer(doc, sizes)) if x)
 
 
 def main() -> None:
@@ -322,7 +396,7 @@ def main() -> None:
     if args.step in ("run", "all"):
         run(args)
     if args.step in ("table", "all"):
-        table(args)
+        table_step(args)
 
 
 if __name__ == "__main__":

@@ -36,22 +36,26 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow" / "scripts"))
 sys.path.insert(0, str(REPO / "bench"))
 
-from own_data import write_config as real_config  # noqa: E402
-from validation_claim import private_scores  # noqa: E402
+from record import footer, save  # noqa: E402
 
-from msci.io.matrix import MatrixFile  # noqa: E402
-from msci.metrics import row_pearson  # noqa: E402
-from msci.target_codes import load_codec  # noqa: E402
-
-# Trained beside the defaults, never blended: the optional models (optional_models.yaml) and the
-# feature alternatives the defaults were chosen against.
-DEFAULT_MODELS = yaml.safe_load((REPO / "config.yaml").read_text())["models"]
-EXTRA = {
-    **yaml.safe_load((REPO / "optional_models.yaml").read_text())["models"],
-    "mlp_svd_chrom": {**DEFAULT_MODELS["mlp"], "modalities": ["multi"], "features": ["svd_chrom"]},
-    "ridge_lsi": {**DEFAULT_MODELS["ridge"], "modalities": ["multi"], "features": ["lsi"]},
-}
 TASKS = ("cite", "multi")
+LABELS = {"mean_baseline": "training mean profile", "best_single_holdout": "best single model, held-out halves"}
+
+
+def default_models() -> dict:
+    """The default models of config.yaml."""
+    return yaml.safe_load((REPO / "config.yaml").read_text())["models"]
+
+
+def extra_models() -> dict:
+    """Trained beside the defaults, never blended: the optional models (optional_models.yaml) and the
+    feature alternatives the defaults were chosen against."""
+    defaults = default_models()
+    return {
+        **yaml.safe_load((REPO / "optional_models.yaml").read_text())["models"],
+        "mlp_svd_chrom": {**defaults["mlp"], "modalities": ["multi"], "features": ["svd_chrom"]},
+        "ridge_lsi": {**defaults["ridge"], "modalities": ["multi"], "features": ["lsi"]},
+    }
 
 
 def run(workdir: Path, config: Path, cores: int) -> float:
@@ -62,15 +66,16 @@ def run(workdir: Path, config: Path, cores: int) -> float:
     return time.perf_counter() - t0
 
 
-DEFAULTS = sorted(DEFAULT_MODELS)
-
-
 def with_extras(config: dict) -> dict:
-    return {**config, "models": EXTRA, "ensemble": {"models": DEFAULTS}}
+    return {**config, "models": extra_models(), "ensemble": {"models": sorted(default_models())}}
 
 
 def mean_baseline_cv(workdir: Path, modality: str) -> float:
     """CV of predicting every cell as the other folds' mean (exact on genes through the codes' ρ)."""
+    from msci.io.matrix import MatrixFile
+    from msci.metrics import row_pearson
+    from msci.target_codes import load_codec
+
     r = workdir / "results" / modality
     codes = MatrixFile(r / "targets" / "codes.h5ad")
     _, cells, rho = load_codec(r / "targets" / "codec.npz")
@@ -85,6 +90,9 @@ def mean_baseline_cv(workdir: Path, modality: str) -> float:
 
 def mean_baseline_private(workdir: Path, modality: str) -> float:
     """Private-day score of the training cells' mean target profile."""
+    from msci.io.matrix import MatrixFile
+    from msci.metrics import row_pearson
+
     r = workdir / "results" / modality
     targets = MatrixFile(r / "ingest" / "targets.h5ad")
     total = np.zeros(targets.shape[1])
@@ -122,6 +130,8 @@ def best_single_private(private: dict[str, float], chosen: list[str]) -> float:
 
 
 def simulated(workdir: Path, seed: int, cells: int, cores: int) -> dict:
+    from validation_claim import private_scores
+
     workdir.mkdir(parents=True, exist_ok=True)
     config = with_extras({"demo": {
         "seed": seed,
@@ -140,6 +150,8 @@ def simulated(workdir: Path, seed: int, cells: int, cores: int) -> dict:
 
 
 def real(workdir: Path, data: Path, cores: int) -> dict:
+    from own_data import write_config as real_config
+
     workdir.mkdir(parents=True, exist_ok=True)
     path = real_config(data, workdir, 0)
     path.write_text(yaml.safe_dump(with_extras(yaml.safe_load(path.read_text()))))
@@ -153,7 +165,8 @@ def real(workdir: Path, data: Path, cores: int) -> dict:
     return out
 
 
-def table(results: dict[str, dict], modality: str) -> list[str]:
+def table(results: dict[str, dict], modality: str, defaults: list[str]) -> list[str]:
+    """Rows CV / private per model and set: the baseline and ridge first, the blend and its comparison last."""
     names = sorted({n for r in results.values() for n in r[modality]["cv"]})
     special = ("mean_baseline", "ridge", "best_single_holdout", "blend")
     order = ["mean_baseline", "ridge"] + [n for n in names if n not in special] + ["best_single_holdout", "blend"]
@@ -167,9 +180,20 @@ def table(results: dict[str, dict], modality: str) -> list[str]:
         if n == "best_single_holdout":
             cells = [f"{c} ({'/'.join(sorted(set(r[modality]['best_single'])))})"
                      for c, r in zip(cells, results.values(), strict=True)]
-        tag = "" if n in DEFAULTS or n in special else " (not blended)"
-        lines.append(f"| {n}{tag} | " + " | ".join(cells) + " |")
+        tag = "" if n in defaults or n in special else " (not blended)"
+        lines.append(f"| {LABELS.get(n, n)}{tag} | " + " | ".join(cells) + " |")
     return lines
+
+
+def render(doc: dict, part: str | None = None) -> str:
+    """One task's table (``part``: cite or multi): CV / private of every model on every set."""
+    if part not in TASKS:
+        raise ValueError(f"model_table renders one task: {' or '.join(TASKS)}, not {part!r}")
+    res = doc["results"]
+    lines = table(res["sets"], part, res["defaults"])
+    seconds = sum(r["seconds"] for r in res["sets"].values())
+    note = f"each cell CV / private; the workflow runs took {seconds / 60:.0f} min"
+    return "\n".join(lines) + "\n\n" + footer(doc, note)
 
 
 def main() -> None:
@@ -197,10 +221,12 @@ def main() -> None:
                 print(f"{key}_{m}_{n}: cv {cv:.4f} private {r[m]['private'].get(n, float('nan')):.4f}")
             print(f"{key}_{m}_ridge_margin: " + " ".join(
                 f"{n} {cv - r[m]['cv']['ridge']:+.4f}" for n, cv in r[m]["cv"].items() if n != "ridge"))
+    defaults = sorted(default_models())
     for m in TASKS:
         print(f"\n{m}: CV / private (private: hidden private-day targets; real data: the test cells)\n")
-        print("\n".join(table(results, m)))
+        print("\n".join(table(results, m, defaults)))
     (Path(args.workdir) / "results.json").write_text(json.dumps(results, indent=1))
+    save("model_table", {"defaults": defaults, "sets": results}, vars(args))
 
 
 if __name__ == "__main__":

@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow" / "scripts"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from msci.models.registry import make_model  # noqa: E402
+from record import fmt, footer, save, table  # noqa: E402
 
 MODELS = {
     "mlp": ("cite", {"hidden": [512, 256]}),
@@ -43,8 +44,11 @@ def main() -> None:
     args = ap.parse_args()
     import torch
 
+    from msci.models.registry import make_model
+
     devices = [d for d in args.devices.split(",") if d != "cuda" or torch.cuda.is_available()]
     print(f"torch: {torch.__version__}, cuda: {torch.cuda.is_available()}, cpu threads: {torch.get_num_threads()}")
+    epoch_seconds = {}
     for name in args.models.split(","):
         kind, params = MODELS[name]
         X, Y = data(kind, args.cells)
@@ -62,6 +66,21 @@ def main() -> None:
             print(f"epoch_seconds_{name}_{device}: {times[device]:.3f}")
         if len(times) == 2:
             print(f"epoch_speedup_{name}_cuda_vs_cpu: {times['cpu'] / times['cuda']:.1f}")
+        epoch_seconds[name] = times
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    save("nn_epochs", {"torch": torch.__version__, "gpu": gpu, "cpu_threads": torch.get_num_threads(),
+                       "epoch_seconds": epoch_seconds}, vars(args))
+
+
+def render(doc: dict, part: str | None = None) -> str:
+    """Seconds per epoch of each network on each device, and the GPU's speed-up."""
+    res = doc["results"]
+    rows = []
+    for name, times in res["epoch_seconds"].items():
+        cpu, cuda = times.get("cpu"), times.get("cuda")
+        rows.append([name, fmt(cpu, 3), fmt(cuda, 3), f"{cpu / cuda:.1f}×" if cpu and cuda else "–"])
+    note = f"torch {res['torch']}, {res['cpu_threads']} CPU threads, GPU: {res['gpu'] or 'none'}"
+    return table(["network", "CPU s/epoch", "CUDA s/epoch", "speed-up"], rows) + "\n\n" + footer(doc, note)
 
 
 if __name__ == "__main__":

@@ -34,8 +34,9 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow" / "scripts"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from msci.io.matrix import MatrixWriter  # noqa: E402
+from record import fmt, footer, save, table  # noqa: E402
 
 GENES = 23_418
 
@@ -50,6 +51,8 @@ def _rss_mb() -> float:
 
 def write_case(root: Path, n: int, n_test: int, genes: int, n_features: int, seed: int = 0) -> None:
     """Multiome-shaped training targets (log1p-like, ~80 % zeros) written in chunks, features, folds, cells."""
+    from msci.io.matrix import MatrixWriter
+
     rng = np.random.default_rng(seed)
     ids = np.array([f"c{i:07d}" for i in range(n)], dtype=object)
     test_ids = np.array([f"t{i:07d}" for i in range(n_test)], dtype=object)
@@ -236,6 +239,7 @@ def main() -> None:
         print(json.dumps(res(root) if res else stage(args.stage, root, args.method)))
         return
 
+    results: dict = {"inputs": {}, "stages": {}}
     with tempfile.TemporaryDirectory(prefix="msci-bench-") as tmp:
         tmp = Path(tmp)
         # 0. Competition-shaped input files at full width: ingest and SVDs against their limits.
@@ -250,6 +254,7 @@ def main() -> None:
             print(f"write_multiome_{n}_cells_gb_on_disk: {size:.2f}", flush=True)
             res = {name: run_input_stage(name, root) for name in
                    ("ingest", "raw_read", "svd", "sklearn_svd", "svd_chrom", "sklearn_svd_chrom")}
+            results["inputs"][str(n)] = {"gb_on_disk": size, "stages": res}
             ingest_rss[n] = res["ingest"]["rss_mb"]
             for name, r in res.items():
                 print(f"{name}_{n}_cells_seconds: {r['seconds']:.1f}")
@@ -275,9 +280,10 @@ def main() -> None:
             t0 = time.perf_counter()
             write_case(root, n, args.test_rows, args.genes, args.features)
             print(f"write_targets_{n}x{args.genes}_seconds: {time.perf_counter() - t0:.1f}", flush=True)
+            runs = results["stages"][str(n)] = {"svd": {"stages": {}}, "none": {"stages": {}}}
             for method in ("svd", "none"):
                 for name in ("encode_targets", "train_model", "ensemble"):
-                    r = run_stage(name, root, method)
+                    r = runs[method]["stages"][name] = run_stage(name, root, method)
                     rss[(name, method, n)] = r["rss_mb"]
                     print(f"{name}_{method}_{n}_cells_seconds: {r['seconds']:.1f}", flush=True)
                     print(f"{name}_{method}_{n}_cells_peak_rss_mb: {r['rss_mb']:.0f}", flush=True)
@@ -285,8 +291,10 @@ def main() -> None:
             print(f"ridge_cv_pearson_{n}_cells_svd128: {cv['svd']:.4f}")
             print(f"ridge_cv_pearson_{n}_cells_exact: {cv['none']:.4f}")
             for sub in ("svd", "none"):
+                runs[sub]["ridge_cv_pearson"] = cv[sub]
                 for f in ("oof.h5ad", "test.h5ad"):
-                    print(f"{f.split('.')[0]}_file_mb_{sub}_{n}_cells: {(root / sub / f).stat().st_size / 1e6:.1f}")
+                    mb = runs[sub][f"{f.split('.')[0]}_file_mb"] = (root / sub / f).stat().st_size / 1e6
+                    print(f"{f.split('.')[0]}_file_mb_{sub}_{n}_cells: {mb:.1f}")
         a, b = args.rows
         for name in ("encode_targets", "train_model", "ensemble"):
             for method in ("svd", "none"):
@@ -301,6 +309,7 @@ def main() -> None:
         cells = write_evaluation(root / "evaluation_ids.csv", n_cells * per_cell, n_cells, args.genes)
         print(f"evaluation_ids_rows: {n_cells * per_cell}")
         print(f"evaluation_ids_write_seconds: {time.perf_counter() - t0:.1f}", flush=True)
+        from msci.io.matrix import MatrixWriter
         from msci.target_codes import load_codec
 
         codec, _, _ = load_codec(root / "svd" / "codec.npz")
@@ -316,6 +325,7 @@ def main() -> None:
         print(f"arrow_copy_seconds: {copy['seconds']:.1f}")
         print(f"arrow_copy_peak_rss_mb: {copy['rss_mb']:.0f}")
         print(f"submission_vs_arrow_copy_time_ratio: {sub['seconds'] / copy['seconds']:.2f}")
+        results |= {"n_codes": int(codec.n_codes), "submission": sub, "arrow_copy": copy}
 
     # 3. The metric against a row loop of np.corrcoef.
     from msci.metrics import row_pearson
@@ -332,6 +342,7 @@ def main() -> None:
     print(f"metric_20000x140_seconds: {fast:.4f}")
     print(f"corrcoef_loop_20000x140_seconds: {slow:.3f}")
     print(f"metric_speedup_vs_corrcoef_loop: {slow / fast:.0f}")
+    results["metric"] = {"shape": list(y.shape), "seconds": fast, "corrcoef_loop_seconds": slow}
 
     # 4. A no-op dry run on a finished run.
     finished = Path(args.finished_run)
@@ -339,10 +350,92 @@ def main() -> None:
         t0 = time.perf_counter()
         out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1"], cwd=finished,
                              capture_output=True, text=True)
-        print(f"noop_dry_run_seconds: {time.perf_counter() - t0:.2f}")
-        print(f"noop_dry_run_nothing_to_do: {'Nothing to be done' in out.stdout + out.stderr}")
+        results["noop_dry_run"] = {"seconds": time.perf_counter() - t0,
+                                   "nothing_to_do": "Nothing to be done" in out.stdout + out.stderr}
+        print(f"noop_dry_run_seconds: {results['noop_dry_run']['seconds']:.2f}")
+        print(f"noop_dry_run_nothing_to_do: {results['noop_dry_run']['nothing_to_do']}")
     else:
+        results["noop_dry_run"] = None
         print(f"noop_dry_run_seconds: skipped (no finished run in {finished})")
+    config = {k: v for k, v in vars(args).items() if k not in ("input_stage", "stage", "root", "method")}
+    save("scale", results, config)
+
+
+def _pair(a: dict, b: dict) -> tuple[str, str]:
+    """Peak RSS A → B (ratio) and time A / B of one stage at two sizes."""
+    return (f"{a['rss_mb']:,.0f} → {b['rss_mb']:,.0f} MB ({b['rss_mb'] / a['rss_mb']:.2f})",
+            f"{a['seconds']:,.1f} / {b['seconds']:,.1f} s")
+
+
+def _versus(ours: dict, theirs: dict) -> tuple[str, str]:
+    """Peak RSS and time of ours vs theirs."""
+    return (f"{ours['rss_mb']:,.0f} vs {theirs['rss_mb']:,.0f} MB",
+            f"{ours['seconds']:,.1f} vs {theirs['seconds']:,.1f} s")
+
+
+def _input_rows(doc: dict) -> list[list[str]]:
+    """Ingest, the raw read and the SVDs on the full-width input files."""
+    (a, ra), (b, rb) = sorted(doc["results"]["inputs"].items(), key=lambda kv: int(kv[0]))
+    sa, sb = ra["stages"], rb["stages"]
+    cells = f"{int(a):,} → {int(b):,} cells"
+    ingest = _pair(sa["ingest"], sb["ingest"])
+    raw = _pair(sa["raw_read"], sb["raw_read"])
+    rate = sb["ingest"]["rows"] / sb["ingest"]["seconds"]
+    times = sb["ingest"]["seconds"] / sb["raw_read"]["seconds"]
+    return [
+        [f"ingest, Multiome at {doc['config']['peaks']:,} peaks (blosc)", cells, ingest[0],
+         f"{ingest[1]} ({rate:,.0f} rows/s)"],
+        ["raw PyTables read of the same file (the limit)", cells, raw[0],
+         f"{raw[1]} (ingest {times:.1f}× the raw read)"],
+        ["`svd` (64 components, chunked) vs scikit-learn `TruncatedSVD` with the CSR in memory", f"{int(b):,} cells",
+         *_versus(sb["svd"], sb["sklearn_svd"])],
+        ["`svd_chrom` vs scikit-learn per chromosome, in memory", f"{int(b):,} cells",
+         *_versus(sb["svd_chrom"], sb["sklearn_svd_chrom"])],
+    ]
+
+
+def _stage_rows(doc: dict) -> list[list[str]]:
+    """encode_targets, train_model and ensemble at two cell counts, on codes and on exact targets."""
+    res = doc["results"]
+    (a, ra), (b, rb) = sorted(res["stages"].items(), key=lambda kv: int(kv[0]))
+    cells = f"{int(a):,} → {int(b):,} cells"
+    genes = doc["config"]["genes"]
+    labels = {("svd", "encode_targets"): f"`encode_targets` ({genes:,} genes → {res['n_codes']} codes)",
+              ("svd", "train_model"): "`train_model` ridge on codes", ("svd", "ensemble"): "`ensemble` on codes",
+              ("none", "encode_targets"): "`encode_targets`, exact targets (a copy)",
+              ("none", "train_model"): "`train_model` ridge, exact targets",
+              ("none", "ensemble"): "`ensemble`, exact targets"}
+    return [[label, cells, *_pair(ra[m]["stages"][st], rb[m]["stages"][st])] for (m, st), label in labels.items()]
+
+
+def _other_rows(doc: dict) -> list[list[str]]:
+    """The submission against a bare PyArrow copy, the metric against a row loop, the no-op dry run."""
+    res = doc["results"]
+    sub, copy, metric = res["submission"], res["arrow_copy"], res["metric"]
+    noop = res["noop_dry_run"]
+    return [
+        [f"`submission`, {sub['rows']:,} Multiome-shaped rows, decoding codes", "—", f"{sub['rss_mb']:,.0f} MB",
+         f"{sub['seconds']:,.1f} s ({sub['rows'] / sub['seconds'] / 1e6:.1f} M rows/s) vs a bare PyArrow read + "
+         f"write {copy['seconds']:,.1f} s"],
+        [f"per-cell Pearson metric ({metric['shape'][0]:,} × {metric['shape'][1]}) vs a row loop of `np.corrcoef`",
+         "—", "—", f"{fmt(metric['seconds'], 4)} vs {fmt(metric['corrcoef_loop_seconds'], 2)} s "
+         f"({metric['corrcoef_loop_seconds'] / metric['seconds']:.0f}×)"],
+        ["no-op `snakemake -n` on a finished run", "—", "—",
+         "not measured (no finished run)" if noop is None else f"{noop['seconds']:.2f} s"],
+    ]
+
+
+def render(doc: dict, part: str | None = None) -> str:
+    """Peak RSS and time of each stage at two sizes (flat when bounded), and each against its limit."""
+    rows = _input_rows(doc) + _stage_rows(doc) + _other_rows(doc)
+    res = doc["results"]
+    b = max(res["stages"], key=int)
+    codes, exact = res["stages"][b]["svd"], res["stages"][b]["none"]
+    extra = (f"Ridge CV on these random low-rank targets at {int(b):,} cells: codes {fmt(codes['ridge_cv_pearson'])}"
+             f" vs exact {fmt(exact['ridge_cv_pearson'])}; an OOF file is {codes['oof_file_mb']:,.1f} MB as codes"
+             f" and {exact['oof_file_mb']:,.1f} MB exact.")
+    head = ["stage", "rows A → B", "peak RSS A → B (ratio)", "time A / B"]
+    return table(head, rows) + "\n\n" + extra + "\n\n" + footer(doc, "each stage in its own process (VmHWM)")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import subprocess
 import sys
 import time
@@ -30,15 +31,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
-from scipy.stats import spearmanr
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow" / "scripts"))
+sys.path.insert(0, str(REPO / "bench"))
 
-from msci.io.matrix import MatrixFile  # noqa: E402
-from msci.metrics import row_pearson  # noqa: E402
-from msci.target_codes import load_codec  # noqa: E402
+from record import fmt, footer, save, table  # noqa: E402
 
+TASKS = {"cite": "CITE", "multi": "Multiome"}
+LABELS = {"cv": "all OOF cells (`cv_pearson`)", "good": "good-validation cells",
+          "day_out": "day out (`cv_pearson_day_out`)"}
 SCORES = {"cv": "cv_pearson", "good": "cv_pearson_good_validation", "day_out": "cv_pearson_day_out"}
 # Extra cheap models, so that each modality has more than two models to rank.
 VARIANTS = {
@@ -66,6 +68,10 @@ def private_scores(workdir: Path, modality: str, extra: dict[str, Path] | None =
 
     ``extra``: more prediction files (target codes of the test cells) to score, by name.
     """
+    from msci.io.matrix import MatrixFile
+    from msci.metrics import row_pearson
+    from msci.target_codes import load_codec
+
     meta = pd.read_csv(workdir / "resources" / "demo" / "data" / "metadata.csv", index_col="cell_id")
     tech = {"cite": "citeseq", "multi": "multiome"}[modality]
     meta = meta[meta["technology"] == tech]
@@ -86,6 +92,8 @@ def private_scores(workdir: Path, modality: str, extra: dict[str, Path] | None =
 
 
 def measure(workdir: Path, modality: str) -> dict:
+    from scipy.stats import spearmanr
+
     private = private_scores(workdir, modality)
     names = sorted(private)
     metrics = {n: json.loads((workdir / "results" / modality / "models" / n / "metrics.json").read_text())
@@ -112,7 +120,7 @@ def main() -> None:
     ap.add_argument("--workdir", default=str(REPO / "bench" / "out" / "validation_claim"))
     ap.add_argument("--cores", type=int, default=2)
     args = ap.parse_args()
-    results = {}
+    results, seconds = {}, {}
     for seed in args.seeds:
         workdir = Path(args.workdir) / f"seed{seed}"
         workdir.mkdir(parents=True, exist_ok=True)
@@ -121,7 +129,8 @@ def main() -> None:
         subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
                         "--cores", str(args.cores), "--resources", "gpu=1", "--configfile", str(config), "-q"],
                        check=True, cwd=workdir)
-        print(f"seed{seed}_workflow_seconds: {time.perf_counter() - t0:.0f}", flush=True)
+        seconds[str(seed)] = time.perf_counter() - t0
+        print(f"seed{seed}_workflow_seconds: {seconds[str(seed)]:.0f}", flush=True)
         for m in ("cite", "multi"):
             r = results[(seed, m)] = measure(workdir, m)
             for key, v in r["scores"].items():
@@ -144,6 +153,42 @@ def main() -> None:
         b = r["blend"]
         print(f"| {m} | {s} | {b['holdout']:.4f} | {b['day_out']:.4f} | {b['in_sample']:.4f} | "
               f"{b['private_submission']:.4f} |")
+    runs = [{"seed": s, "modality": m, **r} for (s, m), r in results.items()]
+    save("validation_claim", {"runs": runs, "workflow_seconds": seconds}, vars(args))
+
+
+def _ranking_rows(runs: list[dict]) -> list[list[str]]:
+    """Per task and validation score: Spearman with the private ranking (mean; per seed) and the mean gap."""
+    rows = []
+    for m, task in TASKS.items():
+        mine = sorted((r for r in runs if r["modality"] == m), key=lambda r: r["seed"])
+        for key in SCORES:
+            rhos = [r["scores"][key]["spearman"] for r in mine]
+            finite = [x for x in rhos if x is not None and math.isfinite(x)]
+            gaps = [r["scores"][key]["mean_abs_gap"] for r in mine]
+            mean_rho = sum(finite) / len(finite) if finite else None
+            rows.append([task, LABELS[key], f"{fmt(mean_rho, 2)} ({', '.join(fmt(x, 2) for x in rhos)})",
+                         fmt(sum(gaps) / len(gaps))])
+    return rows
+
+
+def _blend_rows(runs: list[dict]) -> list[list[str]]:
+    """Per task and seed: the blend's held-out-half, day-out and in-sample CV and the submission's private score."""
+    order = sorted(runs, key=lambda r: (list(TASKS).index(r["modality"]), r["seed"]))
+    return [[TASKS[r["modality"]], r["seed"], *(fmt(r["blend"][k]) for k in
+                                                ("holdout", "day_out", "in_sample", "private_submission"))]
+            for r in order]
+
+
+def render(doc: dict, part: str | None = None) -> str:
+    """Which validation score ranks the models as the private day does, and the blend's figures per seed."""
+    runs = doc["results"]["runs"]
+    ranking = table(["task", "validation score", "Spearman with the private ranking (mean; per seed)",
+                     "mean abs gap to private"], _ranking_rows(runs))
+    blend = table(["task", "seed", "blend held-out halves", "blend day out", "blend in sample",
+                   "submission private"], _blend_rows(runs))
+    minutes = sum(doc["results"]["workflow_seconds"].values()) / 60
+    return ranking + "\n\n" + blend + "\n\n" + footer(doc, f"the workflow runs took {minutes:.0f} min")
 
 
 if __name__ == "__main__":

@@ -14,18 +14,19 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow" / "scripts"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import torch  # noqa: E402
-import xgboost as xgb  # noqa: E402
+from record import fmt, footer, save, table  # noqa: E402
 
-from msci.features.svd import ChunkedTruncatedSVD  # noqa: E402
-from msci.losses import PearsonObjective  # noqa: E402
-from msci.metrics import mean_row_pearson  # noqa: E402
-from msci.simulate import ModalitySize, simulate_arrays  # noqa: E402
+OBJECTIVES = {"ours": "ours (analytic Pearson)", "autograd_cosine": "original (autograd cosine, Hessian of ones)",
+              "squarederror": "`reg:squarederror`"}
+CHECKPOINTS = (10, 50, 100, 300)
 
 
 def autograd_cosine(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The original solution's objective: torch autograd of Σ(1 − cosine), Hessian of ones."""
+    import torch
+
     p = torch.tensor(y_pred, dtype=torch.float32, requires_grad=True)
     t = torch.tensor(y_true, dtype=torch.float32).reshape(p.shape)
     loss = (1 - torch.nn.functional.cosine_similarity(p, t, dim=1)).sum()
@@ -33,21 +34,29 @@ def autograd_cosine(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray,
     return p.grad.numpy().astype(np.float64), np.ones(p.shape)
 
 
-class RoundClock(xgb.callback.TrainingCallback):
-    """Wall time at the end of every boosting round."""
+def round_clock():
+    """An XGBoost callback recording the wall time at the end of every boosting round."""
+    import xgboost as xgb
 
-    def before_training(self, model):
-        self.t0, self.times = time.perf_counter(), []
-        return model
+    class RoundClock(xgb.callback.TrainingCallback):
+        def before_training(self, model):
+            self.t0, self.times = time.perf_counter(), []
+            return model
 
-    def after_iteration(self, model, epoch, evals_log):
-        self.times.append(time.perf_counter() - self.t0)
-        return False
+        def after_iteration(self, model, epoch, evals_log):
+            self.times.append(time.perf_counter() - self.t0)
+            return False
+
+    return RoundClock()
 
 
 def train(objective, X, Y, Xv, Yv, rounds, args):
+    import xgboost as xgb
+
+    from msci.metrics import mean_row_pearson
+
     base = Y.mean(axis=0)
-    clock = RoundClock()
+    clock = round_clock()
     model = xgb.XGBRegressor(objective=objective, n_estimators=rounds, learning_rate=args.learning_rate,
                              max_depth=args.max_depth, multi_strategy=args.multi_strategy, tree_method="hist",
                              n_jobs=args.threads, random_state=0, callbacks=[clock])
@@ -78,6 +87,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
+    from msci.chunked_svd import ChunkedTruncatedSVD
+    from msci.losses import PearsonObjective
+    from msci.simulate import ModalitySize, simulate_arrays
 
     cells, inputs, _, targets, _ = simulate_arrays("cite", ModalitySize(args.cells, 0, args.genes, args.targets),
                                                    args.seed)
@@ -110,7 +122,7 @@ def main() -> None:
         "squarederror": "reg:squarederror",
     }
     runs = {name: train(obj, X, Y, Xv, Yv, args.rounds, args) for name, obj in objectives.items()}
-    for k in (10, 50, 100, 300):
+    for k in CHECKPOINTS:
         if k <= args.rounds:
             print("pearson_at_" + str(k) + ": " + ", ".join(f"{n}={c[k - 1]:.4f}" for n, (c, _) in runs.items()))
     for name, (curve, _) in runs.items():
@@ -124,6 +136,40 @@ def main() -> None:
     for name, t in per_round.items():
         print(f"round_ms_{name}: {1e3 * t:.1f}")
     print(f"round_time_ratio_vs_squarederror: {per_round['ours'] / per_round['squarederror']:.2f}")
+    results = {
+        "data": {"train_cells": len(X), "valid_cells": len(Xv), "features": int(Z.shape[1]),
+                 "targets": int(Y.shape[1])},
+        "objective_call_ms": {n: 1e3 * t for n, t in calls.items()},
+        "objectives": {n: {"pearson_at": {str(k): float(c[k - 1]) for k in CHECKPOINTS if k <= args.rounds},
+                           "best": float(c.max()), "best_round": int(c.argmax()) + 1,
+                           "seconds_to_autograd_best": t_quality[n] if np.isfinite(t_quality[n]) else None,
+                           "round_ms": 1e3 * per_round[n]} for n, (c, _) in runs.items()},
+    }
+    save("xgb_objective", results, vars(args))
+
+
+def render(doc: dict, part: str | None = None) -> str:
+    """The objectives side by side: Pearson after some rounds, best, time to the original's best, round time."""
+    res = doc["results"]
+    runs = res["objectives"]
+    names = [n for n in OBJECTIVES if n in runs]
+    shown = [k for k in ("10", "50", "300") if all(k in runs[n]["pearson_at"] for n in names)]
+    calls = res["objective_call_ms"]
+    seconds = [runs[n]["seconds_to_autograd_best"] for n in names]
+    rows = [
+        [f"validation per-cell Pearson after {' / '.join(shown)} rounds",
+         *(" / ".join(fmt(runs[n]["pearson_at"][k]) for k in shown) for n in names)],
+        ["best validation Pearson (round)", *(f"{fmt(runs[n]['best'])} ({runs[n]['best_round']})" for n in names)],
+        [f"seconds to reach the original's best ({fmt(runs['autograd_cosine']['best'])})",
+         *("never" if s is None else fmt(s, 2) for s in seconds)],
+        ["ms per boosting round", *(fmt(runs[n]["round_ms"], 0) for n in names)],
+        ["ms per objective call on the training matrix",
+         *(fmt(calls[k], 2) if k in calls else "–" for k in ("ours", "autograd", "squarederror"))],
+    ]
+    d = res["data"]
+    note = (f"{d['train_cells']:,} training / {d['valid_cells']:,} validation simulated CITE cells, "
+            f"{d['features']} SVD features, {d['targets']} targets")
+    return table(["figure", *(OBJECTIVES[n] for n in names)], rows) + "\n\n" + footer(doc, note)
 
 
 if __name__ == "__main__":
