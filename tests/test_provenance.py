@@ -1,3 +1,4 @@
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -58,3 +59,28 @@ def test_every_module_python_loads_for_a_wrapper_is_in_its_derived_set():
         loaded = {Path(p).resolve() for p in out.split()}
         derived = {p.resolve() for p in library_modules(script, LIB)}
         assert loaded and loaded <= derived, (script.name, sorted(loaded - derived))
+
+
+def _changed_hashes(tmp_path: Path, edited: str) -> set[str]:
+    """Wrappers whose code hash changes when the library file ``edited`` (relative to msci/) changes."""
+    lib = tmp_path / "msci"
+    shutil.copytree(LIB, lib, ignore=shutil.ignore_patterns("__pycache__"))
+    scripts = sorted(SCRIPTS.glob("*.py"))
+    before = {s.name: code_hash(s, lib) for s in scripts}
+    with (lib / edited).open("a") as fh:
+        fh.write("# edited\n")
+    return {s.name for s in scripts if code_hash(s, lib) != before[s.name]}
+
+
+def test_editing_the_svd_feature_family_reruns_only_its_rule(tmp_path):
+    """features/svd.py holds only the svd family; the chunked SVD that others share lives in msci/chunked_svd.py."""
+    assert _changed_hashes(tmp_path, "features/svd.py") == {"features_svd.py"}
+    for script in ("encode_targets.py", "features_lsi.py", "features_svd_chrom.py", "ensemble.py", "submission.py"):
+        modules = {p.relative_to(LIB).as_posix() for p in library_modules(SCRIPTS / script, LIB)}
+        assert "features/svd.py" not in modules and "chunked_svd.py" in modules, script
+
+
+def test_editing_the_chunked_svd_core_reruns_every_rule_that_uses_it(tmp_path):
+    """The counterpart: an edit of the shared core does reach its users (the check above can fail)."""
+    users = {"features_svd.py", "features_lsi.py", "features_svd_chrom.py", "encode_targets.py", "ensemble.py"}
+    assert users <= _changed_hashes(tmp_path, "chunked_svd.py")

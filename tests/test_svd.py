@@ -2,7 +2,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.decomposition import PCA
 
-from msci.features.svd import ChunkedTruncatedSVD, svd_features
+from msci.chunked_svd import ChunkedTruncatedSVD
+from msci.features.svd import svd_features
 from msci.io.matrix import MatrixFile, write_matrix
 
 

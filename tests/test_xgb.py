@@ -1,7 +1,7 @@
 import numpy as np
 import xgboost as xgb
 
-from msci.features.svd import ChunkedTruncatedSVD
+from msci.chunked_svd import ChunkedTruncatedSVD
 from msci.losses import pearson_grad_hess
 from msci.metrics import mean_row_pearson
 from msci.models.registry import make_model

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from msci.features.svd import randomized_svd_by_groups
+from msci.chunked_svd import randomized_svd_by_groups
 from msci.io.artifacts import atomic_path
 from msci.io.matrix import MatrixFile, MatrixWriter
 

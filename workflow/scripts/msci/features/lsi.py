@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from msci.features.svd import ChunkedTruncatedSVD, RowSubset
+from msci.chunked_svd import ChunkedTruncatedSVD, RowSubset
 from msci.io.artifacts import write_json, write_parquet
 from msci.io.matrix import MatrixFile
 from msci.normalize import row_totals

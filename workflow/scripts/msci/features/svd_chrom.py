@@ -15,7 +15,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from msci.features.svd import RowSubset, _chunk_source, _group_blocks, randomized_svd_by_groups
+from msci.chunked_svd import RowSubset, chunk_source, group_blocks, randomized_svd_by_groups
 from msci.io.artifacts import write_parquet
 from msci.io.matrix import MatrixFile
 
@@ -45,7 +45,7 @@ def svd_chrom_features(inputs_path: str, out_path: str, n_components: int = 100,
     names = list(groups)
     ks = [max(1, min((per_chromosome or {}).get(c, n_components), int(max_fraction * len(groups[c])), m.n_rows - 1))
           for c in names]
-    chunks, n, _ = _chunk_source(m if fit_mask is None else RowSubset(m, fit_mask), chunk_rows)
+    chunks, n, _ = chunk_source(m if fit_mask is None else RowSubset(m, fit_mask), chunk_rows)
     cols = [groups[c] for c in names]
     results = randomized_svd_by_groups(chunks, n, cols, ks, n_iter=n_iter, center=center, seed=seed)
     if fit_mask is None:
@@ -55,7 +55,7 @@ def svd_chrom_features(inputs_path: str, out_path: str, n_components: int = 100,
         bounds = np.concatenate([[0], np.cumsum([len(g) for g in cols])])
         parts: list[list[np.ndarray]] = [[] for _ in names]
         for _, _, block in m.iter_chunks(chunk_rows):
-            for g, bl in enumerate(_group_blocks(block, cols, order, bounds)):
+            for g, bl in enumerate(group_blocks(block, cols, order, bounds)):
                 r = results[g]
                 proj = np.asarray(bl @ r["components"].T, dtype=np.float64)
                 parts[g].append(proj - r["mean"] @ r["components"].T if r["mean"] is not None else proj)
