@@ -7,7 +7,7 @@ from msci.metrics import mean_row_pearson
 from msci.models.registry import make_model
 
 PARAMS = {
-    "mlp": {"hidden": [32], "epochs": 10, "batch_size": 32, "patience": 3, "lr": 3e-3, "n_jobs": 1},
+    "mlp": {"hidden": [32], "epochs": 10, "batch_size": 32, "patience": 3, "lr": 3e-3, "n_bags": 1, "n_jobs": 1},
     "xgboost": {"n_estimators": 30, "max_depth": 3, "learning_rate": 0.3, "early_stopping_rounds": 4, "n_jobs": 1},
     "tabnet": {"n_d": 8, "n_a": 8, "n_steps": 1, "epochs": 8, "patience": 3, "batch_size": 64,
                "virtual_batch_size": 32, "lr": 0.02},

@@ -1,4 +1,7 @@
-"""Network architectures of the method: MLP, dense-skip ResNet-MLP and the gated 1D-CNN."""
+"""Network architectures of the method: MLP, dense-skip ResNet-MLP and the gated 1D-CNN.
+
+No defaults here: each estimator in :mod:`msci.models.nn` holds its architecture's (their one home).
+"""
 
 from __future__ import annotations
 
@@ -26,8 +29,8 @@ def dense_block(n_in: int, n_out: int, dropout: float, batch_norm: bool, weight_
 class MLP(nn.Module):
     """Dense layers of the given widths, then a linear head."""
 
-    def __init__(self, n_in: int, n_out: int, hidden: Sequence[int] = (512, 256), dropout: float = 0.1,
-                 batch_norm: bool = True, weight_norm: bool = False) -> None:
+    def __init__(self, n_in: int, n_out: int, hidden: Sequence[int], dropout: float, batch_norm: bool,
+                 weight_norm: bool) -> None:
         super().__init__()
         widths = [n_in, *hidden]
         self.body = nn.Sequential(*[dense_block(a, b, dropout, batch_norm, weight_norm)
@@ -41,8 +44,8 @@ class MLP(nn.Module):
 class ResNetMLP(nn.Module):
     """Dense skip connections: each block sees the previous two blocks' outputs concatenated."""
 
-    def __init__(self, n_in: int, n_out: int, width: int = 512, n_blocks: int = 4, dropout: float = 0.1,
-                 batch_norm: bool = True, weight_norm: bool = False) -> None:
+    def __init__(self, n_in: int, n_out: int, width: int, n_blocks: int, dropout: float, batch_norm: bool,
+                 weight_norm: bool) -> None:
         super().__init__()
         self.stem = dense_block(n_in, width, 0.0, batch_norm, weight_norm)
         self.first = dense_block(width, width, dropout, batch_norm, weight_norm)
@@ -62,8 +65,8 @@ class CNN1D(nn.Module):
     """Dense expansion reshaped to (channels, length), a Conv1d block, adaptive pooling, a second
     Conv1d block whose output gates its input, max-pooling and a dense head (the original's 1D-CNN)."""
 
-    def __init__(self, n_in: int, n_out: int, hidden_size: int = 1024, channels: Sequence[int] = (128, 384),
-                 dropout: float = 0.1, batch_norm: bool = True, weight_norm: bool = True) -> None:
+    def __init__(self, n_in: int, n_out: int, hidden_size: int, channels: Sequence[int], dropout: float,
+                 batch_norm: bool, weight_norm: bool) -> None:
         super().__init__()
         c1, c2 = channels
         if hidden_size % c1:

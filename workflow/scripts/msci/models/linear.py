@@ -11,7 +11,7 @@ from sklearn.preprocessing import StandardScaler
 class RidgeRegressor(RegressorMixin, BaseEstimator):
     """Multi-output ridge on standardised inputs (all targets in one solve)."""
 
-    def __init__(self, alpha: float = 1.0, standardize: bool = True) -> None:
+    def __init__(self, alpha: float = 10.0, standardize: bool = True) -> None:
         self.alpha = alpha
         self.standardize = standardize
 

@@ -42,22 +42,16 @@ def make_scaler(kind: str, seed: int):
 
 
 class NeuralRegressor(RegressorMixin, BaseEstimator):
-    """A torch network trained with the per-cell Pearson loss; subclasses choose the architecture."""
+    """A torch network trained with the per-cell Pearson loss: the one training loop of every architecture.
 
-    def __init__(self, hidden: Sequence[int] = (512, 256), width: int = 512, n_blocks: int = 4,
-                 hidden_size: int = 1024, channels: Sequence[int] = (128, 384), dropout: float = 0.1,
-                 batch_norm: bool = True, weight_norm: bool = False, lr: float = 1e-3, weight_decay: float = 1e-4,
-                 epochs: int = 30, batch_size: int = 256, schedule: str = "onecycle", patience: int = 5,
-                 mse_weight: float = 0.0, n_bags: int = 1, scaler: str = "quantile", device: str = "auto",
-                 random_state: int = 0, n_jobs: int | None = None) -> None:
-        self.hidden = hidden
-        self.width = width
-        self.n_blocks = n_blocks
-        self.hidden_size = hidden_size
-        self.channels = channels
-        self.dropout = dropout
-        self.batch_norm = batch_norm
-        self.weight_norm = weight_norm
+    Subclasses list their architecture's parameters and the training ones (sklearn's ``get_params``
+    reads each subclass's own ``__init__``); their defaults are the parameters' one home.
+    """
+
+    def _set_training(self, lr: float, weight_decay: float, epochs: int, batch_size: int, schedule: str,
+                      patience: int, mse_weight: float, n_bags: int, scaler: str, device: str, random_state: int,
+                      n_jobs: int | None) -> None:
+        """Store the training parameters every architecture shares (one place, not one per subclass)."""
         self.lr = lr
         self.weight_decay = weight_decay
         self.epochs = epochs
@@ -206,6 +200,18 @@ def _predict_net(net, Xt) -> np.ndarray:
 class MLPRegressor(NeuralRegressor):
     """Plain MLP (``hidden`` widths)."""
 
+    def __init__(self, hidden: Sequence[int] = (512, 256), dropout: float = 0.1, batch_norm: bool = True,
+                 weight_norm: bool = False, lr: float = 3e-3, weight_decay: float = 1e-4, epochs: int = 40,
+                 batch_size: int = 256, schedule: str = "onecycle", patience: int = 8, mse_weight: float = 0.0,
+                 n_bags: int = 3, scaler: str = "quantile", device: str = "auto", random_state: int = 0,
+                 n_jobs: int | None = None) -> None:
+        self.hidden = hidden
+        self.dropout = dropout
+        self.batch_norm = batch_norm
+        self.weight_norm = weight_norm
+        self._set_training(lr, weight_decay, epochs, batch_size, schedule, patience, mse_weight, n_bags, scaler,
+                           device, random_state, n_jobs)
+
     def _network(self, n_in: int, n_out: int):
         from msci.models.architectures import MLP
 
@@ -215,6 +221,19 @@ class MLPRegressor(NeuralRegressor):
 class ResNetRegressor(NeuralRegressor):
     """MLP with dense skip connections (``width``, ``n_blocks``)."""
 
+    def __init__(self, width: int = 256, n_blocks: int = 4, dropout: float = 0.1, batch_norm: bool = True,
+                 weight_norm: bool = False, lr: float = 1e-3, weight_decay: float = 1e-4, epochs: int = 30,
+                 batch_size: int = 256, schedule: str = "onecycle", patience: int = 5, mse_weight: float = 0.0,
+                 n_bags: int = 3, scaler: str = "quantile", device: str = "auto", random_state: int = 0,
+                 n_jobs: int | None = None) -> None:
+        self.width = width
+        self.n_blocks = n_blocks
+        self.dropout = dropout
+        self.batch_norm = batch_norm
+        self.weight_norm = weight_norm
+        self._set_training(lr, weight_decay, epochs, batch_size, schedule, patience, mse_weight, n_bags, scaler,
+                           device, random_state, n_jobs)
+
     def _network(self, n_in: int, n_out: int):
         from msci.models.architectures import ResNetMLP
 
@@ -223,6 +242,19 @@ class ResNetRegressor(NeuralRegressor):
 
 class CNN1DRegressor(NeuralRegressor):
     """The gated 1D-CNN (``hidden_size``, ``channels``)."""
+
+    def __init__(self, hidden_size: int = 1024, channels: Sequence[int] = (128, 384), dropout: float = 0.1,
+                 batch_norm: bool = True, weight_norm: bool = True, lr: float = 3e-3, weight_decay: float = 1e-4,
+                 epochs: int = 20, batch_size: int = 256, schedule: str = "onecycle", patience: int = 4,
+                 mse_weight: float = 0.0, n_bags: int = 1, scaler: str = "quantile", device: str = "auto",
+                 random_state: int = 0, n_jobs: int | None = None) -> None:
+        self.hidden_size = hidden_size
+        self.channels = channels
+        self.dropout = dropout
+        self.batch_norm = batch_norm
+        self.weight_norm = weight_norm
+        self._set_training(lr, weight_decay, epochs, batch_size, schedule, patience, mse_weight, n_bags, scaler,
+                           device, random_state, n_jobs)
 
     def _network(self, n_in: int, n_out: int):
         from msci.models.architectures import CNN1D

@@ -70,34 +70,11 @@ def _tabnet_kwargs(n_d, n_a, n_steps, gamma, lr, device, seed) -> dict:
                 optimizer_params={"lr": lr}, device_name=resolve_device(device), seed=seed, verbose=0)
 
 
-def pretrain_tabnet(X: np.ndarray, out_path: str, n_d: int = 32, n_a: int = 32, n_steps: int = 3,
-                    gamma: float = 1.3, lr: float = 2e-2, epochs: int = 50, patience: int = 5,
-                    batch_size: int = 1024, pretraining_ratio: float = 0.5, device: str = "auto",
-                    seed: int = 0, valid_fraction: float = 0.1) -> str:
-    """Fit an unsupervised ``TabNetPretrainer`` on ``X`` (train + test rows); save it to ``out_path`` (.zip)."""
-    import os
-
-    from pytorch_tabnet.pretraining import TabNetPretrainer
-
-    from msci.io.artifacts import atomic_path
-
-    rng = np.random.default_rng(seed)
-    held = rng.random(len(X)) < valid_fraction
-    model = TabNetPretrainer(**_tabnet_kwargs(n_d, n_a, n_steps, gamma, lr, device, seed))
-    batch = min(batch_size, int((~held).sum()))
-    model.fit(X[~held], eval_set=[X[held]], max_epochs=epochs, patience=patience, batch_size=batch,
-              virtual_batch_size=min(128, batch), pretraining_ratio=pretraining_ratio, drop_last=False)
-    with atomic_path(out_path) as tmp:
-        saved = model.save_model(f"{tmp}_model")  # tabnet zips a folder of that name to <name>.zip
-        os.replace(saved, tmp)
-    return out_path
-
-
 class TabNetModel(RegressorMixin, BaseEstimator):
     """``TabNetRegressor`` trained with the per-cell Pearson loss, early-stopped on per-cell Pearson."""
 
-    def __init__(self, n_d: int = 32, n_a: int = 32, n_steps: int = 3, gamma: float = 1.3, lr: float = 2e-2,
-                 epochs: int = 50, patience: int = 8, batch_size: int = 1024, virtual_batch_size: int = 128,
+    def __init__(self, n_d: int = 32, n_a: int = 32, n_steps: int = 1, gamma: float = 1.3, lr: float = 0.04,
+                 epochs: int = 60, patience: int = 15, batch_size: int = 128, virtual_batch_size: int = 64,
                  pretrainer_path: str | None = None, device: str = "auto", random_state: int = 0) -> None:
         self.n_d = n_d
         self.n_a = n_a
@@ -163,3 +140,34 @@ class TabNetModel(RegressorMixin, BaseEstimator):
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         return self.model_.predict(np.asarray(X, np.float32)).astype(np.float32)
+
+
+# The architecture a pre-training builds by default: the fine-tuned model's, whose defaults are its one home.
+_MODEL = TabNetModel()
+
+
+def pretrain_tabnet(X: np.ndarray, out_path: str, n_d: int = _MODEL.n_d, n_a: int = _MODEL.n_a,
+                    n_steps: int = _MODEL.n_steps, gamma: float = _MODEL.gamma, lr: float = 2e-2, epochs: int = 50,
+                    patience: int = 5, batch_size: int = 1024, pretraining_ratio: float = 0.5,
+                    device: str = _MODEL.device, seed: int = 0, valid_fraction: float = 0.1) -> str:
+    """Fit an unsupervised ``TabNetPretrainer`` on ``X`` (train + test rows); save it to ``out_path`` (.zip).
+
+    The architecture (``n_d`` … ``gamma``) must be the fine-tuned model's: the workflow passes the model's
+    configured values, and what it leaves out defaults to :class:`TabNetModel`'s.
+    """
+    import os
+
+    from pytorch_tabnet.pretraining import TabNetPretrainer
+
+    from msci.io.artifacts import atomic_path
+
+    rng = np.random.default_rng(seed)
+    held = rng.random(len(X)) < valid_fraction
+    model = TabNetPretrainer(**_tabnet_kwargs(n_d, n_a, n_steps, gamma, lr, device, seed))
+    batch = min(batch_size, int((~held).sum()))
+    model.fit(X[~held], eval_set=[X[held]], max_epochs=epochs, patience=patience, batch_size=batch,
+              virtual_batch_size=min(128, batch), pretraining_ratio=pretraining_ratio, drop_last=False)
+    with atomic_path(out_path) as tmp:
+        saved = model.save_model(f"{tmp}_model")  # tabnet zips a folder of that name to <name>.zip
+        os.replace(saved, tmp)
+    return out_path

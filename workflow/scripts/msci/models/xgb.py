@@ -40,7 +40,7 @@ class XGBoostRegressor(RegressorMixin, BaseEstimator):
     def __init__(self, objective: str = "pearson", n_estimators: int = 300, learning_rate: float = 0.3,
                  max_depth: int = 6, multi_strategy: str = "multi_output_tree", min_child_weight: float = 1.0,
                  reg_lambda: float = 1.0, subsample: float = 1.0, colsample_bytree: float = 1.0,
-                 max_bin: int = 256, early_stopping_rounds: int | None = 20, n_jobs: int | None = None,
+                 max_bin: int = 64, early_stopping_rounds: int | None = 5, n_jobs: int | None = None,
                  device: str = "auto", random_state: int = 0) -> None:
         self.objective = objective
         self.n_estimators = n_estimators

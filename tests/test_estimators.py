@@ -1,0 +1,74 @@
+"""The estimator protocol: one class per model type, each taking only its own parameters, sklearn-compatible."""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.utils import estimator_checks as checks
+
+from msci.models.architectures import CNN1D, MLP, ResNetMLP
+from msci.models.nn import CNN1DRegressor, MLPRegressor, NeuralRegressor, ResNetRegressor
+from msci.models.registry import REGISTRY, make_model, parameter_defaults
+from msci.models.tabnet import TabNetModel, pretrain_tabnet
+
+# Each type with parameters small enough to fit in a moment (the defaults are the real-data ones).
+TINY = {
+    "ridge": {},
+    "xgboost": {"n_estimators": 3, "max_depth": 2, "n_jobs": 1},
+    "mlp": {"hidden": (8,), "epochs": 2, "batch_size": 16, "n_bags": 1, "n_jobs": 1},
+    "resnet": {"width": 8, "n_blocks": 2, "epochs": 2, "batch_size": 16, "n_bags": 1, "n_jobs": 1},
+    "cnn1d": {"hidden_size": 16, "channels": (4, 8), "epochs": 2, "batch_size": 16, "n_jobs": 1},
+    "tabnet": {"n_d": 4, "n_a": 4, "epochs": 2, "batch_size": 32, "virtual_batch_size": 16},
+}
+# sklearn's estimator checks that apply to multi-output models whose fit needs a 2-D target.
+SKLEARN_CHECKS = [checks.check_parameters_default_constructible, checks.check_no_attributes_set_in_init,
+                  checks.check_get_params_invariance, checks.check_set_params, checks.check_estimator_cloneable,
+                  checks.check_estimator_repr, checks.check_do_not_raise_errors_in_init_or_set_params,
+                  checks.check_mixin_order]
+ARCHITECTURES = {MLPRegressor: MLP, ResNetRegressor: ResNetMLP, CNN1DRegressor: CNN1D}
+
+
+def test_every_config_type_has_its_tiny_parameters():
+    assert set(TINY) == set(REGISTRY)
+
+
+@pytest.mark.parametrize("check", SKLEARN_CHECKS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("model_type", sorted(REGISTRY))
+def test_estimator_passes_sklearn_checks(model_type, check):
+    check(REGISTRY[model_type].__name__, REGISTRY[model_type](**TINY[model_type]))
+
+
+@pytest.mark.parametrize(("estimator", "network"), ARCHITECTURES.items(), ids=lambda c: c.__name__)
+def test_neural_estimator_takes_its_networks_parameters_and_the_shared_training_ones_only(estimator, network):
+    training = set(inspect.signature(NeuralRegressor._set_training).parameters) - {"self"}
+    architecture = set(inspect.signature(network).parameters) - {"n_in", "n_out"}
+    assert set(estimator().get_params()) == architecture | training
+
+
+def test_mlp_refuses_the_cnn_parameters():
+    assert not {"channels", "hidden_size", "width", "n_blocks"} & set(parameter_defaults()["mlp"]["params"])
+    with pytest.raises(ValueError, match="mlp: unknown parameter.s. channels"):
+        make_model("mlp", {"channels": [8, 16]})
+
+
+def test_tabnet_pretraining_builds_the_fine_tuned_models_default_architecture():
+    pretrain = inspect.signature(pretrain_tabnet).parameters
+    model = TabNetModel().get_params()
+    for name in ("n_d", "n_a", "n_steps", "gamma", "device"):
+        assert pretrain[name].default == model[name], name
+
+
+@pytest.mark.parametrize("model_type", sorted(REGISTRY))
+def test_fitting_leaves_the_parameters_and_a_clone_refits_to_the_same_predictions(model_type):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(96, 6)).astype(np.float32)
+    Y = (np.tanh(X @ rng.normal(size=(6, 5))) + 0.1 * rng.normal(size=(96, 5))).astype(np.float32)
+    model = make_model(model_type, TINY[model_type], seed=1)
+    before = model.get_params()
+    first = model.fit(X[:64], Y[:64]).predict(X[64:])
+    assert model.get_params() == before
+    assert first.shape == (32, 5) and first.dtype == np.float32
+    np.testing.assert_array_equal(clone(model).fit(X[:64], Y[:64]).predict(X[64:]), first)
