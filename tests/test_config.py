@@ -6,7 +6,7 @@ import pytest
 import yaml
 from conftest import REPO, run_snakemake
 
-from msci.models.registry import schema_text
+from msci.models.registry import parameter_defaults, schema_text
 
 
 @pytest.mark.parametrize(("override", "message"), [
@@ -60,6 +60,21 @@ def test_fixed_weights_for_some_models_of_each_modality_pass(tmp_path):
 def test_generated_model_parameter_schema_is_current():
     """Every type's parameters with their defaults, as the estimators have them now."""
     assert (REPO / "workflow" / "schemas" / "model_params.yaml").read_text() == schema_text(), "run `make schemas`"
+
+
+@pytest.mark.parametrize("config_file", ["config.yaml", "optional_models.yaml"])
+def test_model_entries_set_only_parameters_that_differ_from_their_types_defaults(config_file):
+    """Model defaults have one home, the estimators (model_params.yaml): a shipped config restates none."""
+    defaults = parameter_defaults()
+    for name, entry in yaml.safe_load((REPO / config_file).read_text())["models"].items():
+        own, params = defaults[entry["type"]], entry.get("params") or {}
+        sections = {"params": (params, own["params"]),
+                    "pretrain": (entry.get("pretrain") or {}, own.get("pretrain", {}))}
+        for m, values in (entry.get("modality_params") or {}).items():  # against the model's own params
+            sections[f"modality_params.{m}"] = (values, {**own["params"], **params})
+        for section, (values, default) in sections.items():
+            repeated = sorted(k for k, v in values.items() if k in default and v == default[k])
+            assert not repeated, f"{config_file}: models.{name}.{section} repeats the default of {repeated}"
 
 
 def test_config_yaml_holds_only_the_data_the_seed_and_the_models():
