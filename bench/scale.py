@@ -76,7 +76,7 @@ def write_case(root: Path, n: int, n_test: int, genes: int, n_features: int, see
 
 def stage(name: str, root: Path, method: str) -> dict:
     """One workflow stage through the library, in this process."""
-    from msci.ensemble import ensemble_models
+    from msci.ensemble import BlendFiles, BlendOutputs, BlendSettings, ensemble_models
     from msci.target_codes import encode_targets
     from msci.training import train_model
 
@@ -92,9 +92,11 @@ def stage(name: str, root: Path, method: str) -> dict:
     elif name == "ensemble":
         paths = {"a": str(d / "oof.h5ad"), "b": str(d / "oof.h5ad")}
         tests = {"a": str(d / "test.h5ad"), "b": str(d / "test.h5ad")}
-        ensemble_models(paths, tests, str(d / "codes.h5ad"), str(d / "codec.npz"), str(root / "cells.parquet"),
-                        str(root / "folds.parquet"), str(d / "blend_oof.h5ad"), str(d / "blend_test.h5ad"),
-                        str(d / "weights.json"), str(d / "blend_metrics.json"), n_trials=20)
+        ensemble_models(BlendFiles(paths, tests, {}, str(d / "codes.h5ad"), str(d / "codec.npz"),
+                                   str(root / "cells.parquet"), str(root / "folds.parquet")),
+                        BlendOutputs(str(d / "blend_oof.h5ad"), str(d / "blend_test.h5ad"), str(d / "weights.json"),
+                                     str(d / "blend_metrics.json")),
+                        BlendSettings("optuna", {}, "row", "good_validation", n_trials=20, n_seeds=3, seed=0))
     return {"seconds": time.perf_counter() - t0, "rss_mb": _rss_mb()}
 
 

@@ -2,7 +2,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from msci.ensemble import blend, ensemble_models, matrix_standardize, optimize_weights, row_standardize
+from msci.ensemble import (
+    BlendFiles,
+    BlendOutputs,
+    BlendSettings,
+    blend,
+    ensemble_models,
+    matrix_standardize,
+    optimize_weights,
+    row_standardize,
+)
 from msci.io.checks import InputError
 from msci.io.matrix import MatrixFile, write_matrix
 from msci.metrics import mean_row_pearson
@@ -53,6 +62,19 @@ def _model_files(tmp_path, preds, y, ids, test_ids):
     return oof, test
 
 
+BLEND = {"method": "optuna", "weights": {}, "standardize": "row", "fit_on": "good_validation", "n_trials": 20,
+         "n_seeds": 3, "seed": 0}
+
+
+def _ensemble(tmp_path, oof, test, day_out=None, chunk_rows=4096, **settings) -> dict:
+    """``ensemble_models`` on the files ``_model_files`` wrote (cells and folds tables under ``tmp_path``)."""
+    files = BlendFiles(oof=oof, test=test, day_out=day_out or {}, targets=str(tmp_path / "y.h5ad"),
+                       codec=str(tmp_path / "codec.npz"), cells=str(tmp_path / "cells.parquet"),
+                       folds=str(tmp_path / "folds.parquet"))
+    out = BlendOutputs(**{k: str(tmp_path / f"blend_{k}") for k in ("oof", "test", "weights", "metrics")})
+    return ensemble_models(files, out, BlendSettings(**{**BLEND, **settings}), chunk_rows=chunk_rows)
+
+
 def test_ensemble_writes_weights_metrics_and_a_holdout_score(tmp_path):
     y, a, b = _two_models(n=300)
     ids = [f"c{i}" for i in range(300)]
@@ -62,10 +84,7 @@ def test_ensemble_writes_weights_metrics_and_a_holdout_score(tmp_path):
     cells.to_parquet(tmp_path / "cells.parquet")
     folds = pd.DataFrame({"fold": np.arange(300) % 4, "good_validation": np.arange(300) % 5 == 0}, index=ids)
     folds.to_parquet(tmp_path / "folds.parquet")
-    out = {k: str(tmp_path / f"blend_{k}") for k in ("oof", "test", "weights", "metrics")}
-    m = ensemble_models(oof, test, str(tmp_path / "y.h5ad"), str(tmp_path / "codec.npz"),
-                        str(tmp_path / "cells.parquet"), str(tmp_path / "folds.parquet"), out["oof"], out["test"],
-                        out["weights"], out["metrics"], n_trials=20, seed=1)
+    m = _ensemble(tmp_path, oof, test, n_trials=20, seed=1)
     assert m["n_fit_cells"] == 60 and m["best_single_model_holdout"] == ["good", "good"]
     # Headline: weights fit on the fit cells of half of the folds, scored on the other half, over 3 search seeds.
     assert len(m["cv_pearson_holdout_by_seed"]) == 3
@@ -91,9 +110,7 @@ def test_holdout_chooses_weights_and_best_single_model_on_one_half_and_scores_th
     oof, test = _model_files(tmp_path, {"even": even, "odd": odd}, y, ids, ids[:10])
     pd.DataFrame({"split": "train", "day": 2}, index=ids).to_parquet(tmp_path / "cells.parquet")
     pd.DataFrame({"fold": fold, "good_validation": True}, index=ids).to_parquet(tmp_path / "folds.parquet")
-    out = [str(tmp_path / f"blend_{k}") for k in ("oof", "test", "weights", "metrics")]
-    m = ensemble_models(oof, test, str(tmp_path / "y.h5ad"), str(tmp_path / "codec.npz"),
-                        str(tmp_path / "cells.parquet"), str(tmp_path / "folds.parquet"), *out, n_trials=30)
+    m = _ensemble(tmp_path, oof, test, n_trials=30)
     # Chosen on even folds, the "even" model is scored on odd folds, where it is noise (and vice versa).
     assert m["best_single_model_holdout"] == ["even", "odd"]
     assert abs(m["best_single_cv_pearson_holdout"]) < 0.1
@@ -117,18 +134,13 @@ def test_blend_day_out_score_uses_weights_fit_on_the_other_days(tmp_path):
     for name, p in {"good": y[rows], "weak": noise}.items():
         day_out[name] = str(tmp_path / f"{name}_day_out.h5ad")
         write_matrix(day_out[name], p.astype(np.float32), np.array(ids)[rows], [f"g{j}" for j in range(y.shape[1])])
-    out = [str(tmp_path / f"blend_{k}") for k in ("oof", "test", "weights", "metrics")]
-    m = ensemble_models(oof, test, str(tmp_path / "y.h5ad"), str(tmp_path / "codec.npz"),
-                        str(tmp_path / "cells.parquet"), str(tmp_path / "folds.parquet"), *out, n_trials=30,
-                        day_out_paths=day_out, chunk_rows=16)
+    m = _ensemble(tmp_path, oof, test, day_out, chunk_rows=16, n_trials=30)
     assert np.isclose(m["models"]["good"]["cv_pearson_day_out"], 1.0)
     assert abs(m["models"]["weak"]["cv_pearson_day_out"]) < 0.1
     assert 0.5 < m["cv_pearson_day_out"] < 1.0 and m["day_out_weights"] == "fit on the fit cells of the other days"
     pd.concat([folds.iloc[:0], folds.assign(day_out=folds["good_validation"])]).to_parquet(tmp_path / "folds.parquet")
     with pytest.raises(ValueError, match="good_day_out.h5ad: cells or targets differ"):
-        ensemble_models(oof, test, str(tmp_path / "y.h5ad"), str(tmp_path / "codec.npz"),
-                        str(tmp_path / "cells.parquet"), str(tmp_path / "folds.parquet"), *out, n_trials=5,
-                        day_out_paths=day_out)
+        _ensemble(tmp_path, oof, test, day_out, n_trials=5)
 
 
 def test_external_submission_joins_the_blend_and_is_checked(tiny_data, tmp_path):
@@ -175,13 +187,10 @@ def test_blend_written_in_small_blocks_equals_the_whole_matrix_blend(tmp_path):
     pd.DataFrame({"split": "train", "day": 2}, index=ids).to_parquet(tmp_path / "cells.parquet")
     folds = pd.DataFrame({"fold": np.arange(300) % 4, "good_validation": np.arange(300) % 3 == 0}, index=ids)
     folds.to_parquet(tmp_path / "folds.parquet")
-    out = {k: str(tmp_path / f"blend_{k}") for k in ("oof", "test", "weights", "metrics")}
-    m = ensemble_models(oof, test, str(tmp_path / "y.h5ad"), str(tmp_path / "codec.npz"),
-                        str(tmp_path / "cells.parquet"), str(tmp_path / "folds.parquet"), *out.values(),
-                        method="fixed", weights={"good": 3, "weak": 1}, chunk_rows=17)
+    m = _ensemble(tmp_path, oof, test, chunk_rows=17, method="fixed", weights={"good": 3, "weak": 1})
     expected = blend([a, b], [0.75, 0.25])
-    np.testing.assert_allclose(MatrixFile(out["oof"]).read(), expected, atol=1e-5)
-    np.testing.assert_allclose(MatrixFile(out["test"]).read(), expected[:50], atol=1e-5)
+    np.testing.assert_allclose(MatrixFile(tmp_path / "blend_oof").read(), expected, atol=1e-5)
+    np.testing.assert_allclose(MatrixFile(tmp_path / "blend_test").read(), expected[:50], atol=1e-5)
     assert np.isclose(m["cv_pearson_in_sample"], mean_row_pearson(y, expected), atol=1e-6)
 
 
@@ -192,9 +201,6 @@ def test_fixed_weights_that_are_empty_zero_or_misnamed_are_refused(tmp_path, wei
     oof, test = _model_files(tmp_path, {"good": a, "weak": b}, y, ids, test_ids)
     pd.DataFrame({"split": "train", "day": 2}, index=ids).to_parquet(tmp_path / "cells.parquet")
     pd.DataFrame({"fold": np.arange(60) % 2}, index=ids).to_parquet(tmp_path / "folds.parquet")
-    out = [str(tmp_path / f"blend_{k}") for k in ("oof", "test", "weights", "metrics")]
     with pytest.raises(ValueError, match="weights"):
-        ensemble_models(oof, test, str(tmp_path / "y.h5ad"), str(tmp_path / "codec.npz"),
-                        str(tmp_path / "cells.parquet"), str(tmp_path / "folds.parquet"), *out,
-                        method="fixed", weights=weights)
+        _ensemble(tmp_path, oof, test, method="fixed", weights=weights)
     assert not any((tmp_path / f"blend_{k}").exists() for k in ("oof", "test", "weights", "metrics"))

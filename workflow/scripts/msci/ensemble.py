@@ -16,7 +16,8 @@ day-out predictions (trained without the latest training day) with weights fit o
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -25,7 +26,7 @@ from msci.cv import row_metrics
 from msci.io.artifacts import write_json
 from msci.io.matrix import MatrixFile, MatrixWriter
 from msci.metrics import row_pearson
-from msci.target_codes import load_codec
+from msci.target_codes import TargetCodec, load_codec
 
 log = logging.getLogger(__name__)
 STANDARDIZE = ("row", "matrix", "none")
@@ -60,6 +61,7 @@ def matrix_standardize(pred: np.ndarray, stats: tuple[float, float] | None = Non
 
 
 def standardize(pred: np.ndarray, how: str = "row", stats: tuple[float, float] | None = None) -> np.ndarray:
+    """Predictions standardised as the blend's ``standardize`` setting says (row, matrix or none)."""
     if how == "row":
         return row_standardize(pred)
     if how == "matrix":
@@ -136,169 +138,172 @@ class _Standardized:
         return standardize(self.file.read_rows(rows, chunk_rows), self.how, self.stats)
 
 
-def ensemble_models(oof_paths: Mapping[str, str], test_paths: Mapping[str, str], targets_path: str,
-                    codec_path: str, cells_path: str, folds_path: str, out_oof: str, out_test: str,
-                    out_weights: str, out_metrics: str, method: str = "optuna",
-                    weights: Mapping[str, float] | None = None, standardize_how: str = "row",
-                    fit_on: str = "good_validation", n_trials: int = 100, seed: int = 0,
-                    chunk_rows: int = 4096, day_out_paths: Mapping[str, str] | None = None,
-                    n_seeds: int = 3) -> dict:
-    """Blend the named models of one modality and write the blend, its weights and its metrics.
+@dataclass(frozen=True)
+class BlendSettings:
+    """The configured blend (the schema's ``ensemble`` section, less models and external) and the run's seed."""
 
-    ``targets_path`` holds the training target codes, ``codec_path`` their codec; every file is
-    read in row blocks: only the weight-fitting cells' rows are held (for the search), and the
-    blended OOF and test predictions are written block by block. ``day_out_paths``: each model's
-    predictions for the folds' ``day_out`` cells.
-    """
-    names = list(oof_paths)
-    targets = MatrixFile(targets_path)
-    # Blocks of about 16 M values: 4,096 rows of codes, ~700 rows of 23,418 exact genes.
-    chunk_rows = max(16, min(chunk_rows, (1 << 24) // max(1, targets.shape[1])))
-    oof_files = [MatrixFile(oof_paths[n]) for n in names]
-    test_files = [MatrixFile(test_paths[n]) for n in names]
-    codec, codec_cells, rho = load_codec(codec_path)
+    method: str
+    weights: Mapping[str, float]
+    standardize: str
+    fit_on: str
+    n_trials: int
+    n_seeds: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class BlendFiles:
+    """What the blend reads: each model's OOF, test and day-out predictions, and the modality's training tables."""
+
+    oof: Mapping[str, str]
+    test: Mapping[str, str]
+    day_out: Mapping[str, str]
+    targets: str
+    codec: str
+    cells: str
+    folds: str
+
+
+@dataclass(frozen=True)
+class BlendOutputs:
+    """What the blend writes: blended OOF and test predictions, the weights and the metrics."""
+
+    oof: str
+    test: str
+    weights: str
+    metrics: str
+
+
+@dataclass
+class Models:
+    """The blended models' prediction files beside the training targets, checked to name the same cells and targets."""
+
+    names: list[str]
+    targets: MatrixFile
+    oof: list[MatrixFile]
+    test: list[MatrixFile]
+    codec: TargetCodec
+    rho: np.ndarray
+
+
+@dataclass
+class FitCells:
+    """The weight-fitting cells' targets, standardised OOF predictions, ρ and folds, held for the weight search."""
+
+    rows: np.ndarray
+    y: np.ndarray
+    preds: list[np.ndarray]
+    rho: np.ndarray
+    fold: np.ndarray
+
+    def score(self, mask: np.ndarray, w: np.ndarray) -> float:
+        """Exact mean per-cell Pearson of the blend with weights ``w`` on the fit cells in ``mask``."""
+        return float((row_pearson(self.y[mask], blend([p[mask] for p in self.preds], w)) * self.rho[mask]).mean())
+
+
+@dataclass
+class PerCell:
+    """Per-cell Pearson over all OOF cells: of the blend, of each model, and of the whole-matrix-standardised blend."""
+
+    blend: np.ndarray
+    single: np.ndarray
+    matrix: np.ndarray | None
+
+
+WeightSearch = Callable[[FitCells, np.ndarray, int], np.ndarray]
+
+
+def open_models(files: BlendFiles) -> Models:
+    """Open every prediction file and refuse any whose cells or targets differ from the training targets'."""
+    names = list(files.oof)
+    targets = MatrixFile(files.targets)
+    oof = [MatrixFile(files.oof[n]) for n in names]
+    test = [MatrixFile(files.test[n]) for n in names]
+    codec, codec_cells, rho = load_codec(files.codec)
     if list(codec_cells) != list(targets.obs_names):
-        raise ValueError(f"{codec_path}: cells differ from {targets.path}")
-    for f in oof_files + test_files:
+        raise ValueError(f"{files.codec}: cells differ from {targets.path}")
+    for f in oof + test:
         if list(f.var_names) != list(targets.var_names):
             raise ValueError(f"{f.path}: targets differ from {targets.path}")
-    for f in oof_files:
+    for f in oof:
         if list(f.obs_names) != list(targets.obs_names):
             raise ValueError(f"{f.path}: cells differ from {targets.path}")
-    for f in test_files[1:]:
-        if list(f.obs_names) != list(test_files[0].obs_names):
-            raise ValueError(f"{f.path}: test cells differ from {test_files[0].path}")
-    if method == "fixed":
-        fixed = fixed_weights(names, weights)
-    train_ids = targets.obs_names
-    folds = pd.read_parquet(folds_path).loc[train_ids]
-    cells = pd.read_parquet(cells_path).loc[train_ids]
-    cells["good_validation"] = folds["good_validation"].to_numpy() if "good_validation" in folds else False
-    n = len(train_ids)
-    fit_mask = cells["good_validation"].to_numpy(bool) if fit_on == "good_validation" else np.ones(n, bool)
-    if not fit_mask.any():
-        log.warning("no good-validation cells: weights are fit on all OOF cells")
-        fit_mask, fit_on = np.ones(n, bool), "all"
-    oofs = [_Standardized(f, standardize_how, chunk_rows) for f in oof_files]
-    fit_rows = np.flatnonzero(fit_mask)
-    Y_fit = np.asarray(targets.read_rows(fit_rows, chunk_rows), dtype=np.float32)
-    P_fit = [o.rows(fit_rows, chunk_rows) for o in oofs]
-    rho_fit = rho[fit_rows]
-    log.info("weight search on %d of %d OOF cells (%s), %d models", len(fit_rows), n, fit_on, len(names))
+    for f in test[1:]:
+        if list(f.obs_names) != list(test[0].obs_names):
+            raise ValueError(f"{f.path}: test cells differ from {test[0].path}")
+    return Models(names, targets, oof, test, codec, rho)
 
-    def score(mask: np.ndarray, w: np.ndarray) -> float:  # exact mean per-cell Pearson on fit cells in mask
-        return float((row_pearson(Y_fit[mask], blend([p[mask] for p in P_fit], w)) * rho_fit[mask]).mean())
 
-    def fit(mask: np.ndarray, search_seed: int = seed) -> np.ndarray:  # mask over the fit cells
-        if method == "optuna":
-            return optimize_weights([p[mask] for p in P_fit], Y_fit[mask], n_trials, search_seed, rho=rho_fit[mask])
-        if method == "fixed":
-            return fixed
-        if method == "mean":
-            return np.full(len(names), 1.0 / len(names))
-        raise ValueError(f"method must be optuna, fixed or mean, not {method!r}")
+def weight_search(settings: BlendSettings, names: Sequence[str]) -> WeightSearch:
+    """The method's weights for the fit cells in a mask: seeded Optuna search, the configured weights or equal ones.
 
-    w = fit(np.ones(len(fit_rows), bool))
-    fit_score = score(np.ones(len(fit_rows), bool), w)
-    # Out-of-sample: weights (and the best single model) chosen on half of the fit cells (even or odd
-    # folds), scored on the other half; the weight search repeated over seeds.
-    even = folds["fold"].to_numpy()[fit_rows] % 2 == 0
+    Configured weights are checked here, before any prediction is read.
+    """
+    if settings.method == "optuna":
+        return lambda fit, mask, seed: optimize_weights([p[mask] for p in fit.preds], fit.y[mask],
+                                                        n_trials=settings.n_trials, seed=seed, rho=fit.rho[mask])
+    if settings.method == "fixed":
+        fixed = fixed_weights(names, settings.weights)
+        return lambda fit, mask, seed: fixed
+    if settings.method == "mean":
+        return lambda fit, mask, seed: np.full(len(names), 1.0 / len(names))
+    raise ValueError(f"method must be optuna, fixed or mean, not {settings.method!r}")
+
+
+def fit_cells(models: Models, oofs: list[_Standardized], folds: pd.DataFrame, fit_mask: np.ndarray,
+              chunk_rows: int) -> FitCells:
+    """Read the fit cells' targets and standardised OOF predictions (the only rows held in memory)."""
+    rows = np.flatnonzero(fit_mask)
+    y = np.asarray(models.targets.read_rows(rows, chunk_rows), dtype=np.float32)
+    preds = [o.rows(rows, chunk_rows) for o in oofs]
+    return FitCells(rows, y, preds, models.rho[rows], folds["fold"].to_numpy()[rows])
+
+
+def holdout_scores(fit: FitCells, search: WeightSearch, settings: BlendSettings, names: Sequence[str]) -> dict:
+    """Out-of-sample scores: weights (and the best single model) chosen on the fit cells of even folds, scored on
+    odd folds and vice versa; the weight search is repeated over ``n_seeds`` seeds."""
+    even = fit.fold % 2 == 0
     halves = [(a, b) for a, b in ((even, ~even), (~even, even)) if a.any() and b.any()]
-    holdout_by_seed = [float(np.mean([score(b, fit(a, seed + i)) for a, b in halves])) if halves else None
-                       for i in range(max(1, n_seeds) if method == "optuna" else 1)]
-    r_fit = [row_pearson(Y_fit, p) * rho_fit for p in P_fit]
+    n_searches = max(1, settings.n_seeds) if settings.method == "optuna" else 1
+    by_seed = [float(np.mean([fit.score(b, search(fit, a, settings.seed + i)) for a, b in halves])) if halves else None
+               for i in range(n_searches)]
+    r_fit = [row_pearson(fit.y, p) * fit.rho for p in fit.preds]
     best_by_half = [int(np.argmax([r[a].mean() for r in r_fit])) for a, _ in halves]
-    best_single_holdout = (float(np.mean([r_fit[i][b].mean() for i, (_, b) in zip(best_by_half, halves, strict=True)]))
-                           if halves else None)
-    day_out = _day_out_scores(day_out_paths, names, targets, folds, fit_rows, fit, standardize_how, rho, chunk_rows)
-
-    # Blended OOF and test, block by block; per-cell Pearson of the blend and of each model.
-    r_blend, r_single = np.zeros(n), np.zeros((len(names), n))
-    # What the original's whole-matrix standardisation would have scored (on genes: exact targets only).
-    r_matrix = np.zeros(n) if standardize_how == "row" and len(names) > 1 and codec.decoder is None else None
-    mstats = [matrix_stats(f, chunk_rows) for f in oof_files] if r_matrix is not None else None
-    with MatrixWriter(out_oof, targets.var_names) as wo:
-        for start, stop, y in targets.iter_chunks(chunk_rows):
-            y = np.asarray(y, dtype=np.float32)
-            blocks = [o.block(start, stop) for o in oofs]
-            b = blend(blocks, w)
-            wo.append(b, train_ids[start:stop])
-            r_blend[start:stop] = row_pearson(y, b)
-            for i, p in enumerate(blocks):
-                r_single[i, start:stop] = row_pearson(y, p)
-            if r_matrix is not None:  # what the original's whole-matrix standardisation would have scored
-                raw = [f.read(start, stop) for f in oof_files]
-                r_matrix[start:stop] = row_pearson(y, blend([matrix_standardize(p, s) for p, s in
-                                                             zip(raw, mstats, strict=True)], w))
-    tests = [_Standardized(f, standardize_how, chunk_rows) for f in test_files]
-    test_ids = test_files[0].obs_names
-    with MatrixWriter(out_test, targets.var_names) as wt:
-        for start in range(0, len(test_ids), chunk_rows):
-            stop = min(start + chunk_rows, len(test_ids))
-            wt.append(blend([t.block(start, stop) for t in tests], w), test_ids[start:stop])
-
-    in_sample = row_metrics(r_blend * rho, cells)
-    singles = {nm: row_metrics(r_single[i] * rho, cells) for i, nm in enumerate(names)}
-    for nm in names:
-        singles[nm]["cv_pearson_day_out"] = day_out["models"].get(nm)
-    weight_map = {nm: float(x) for nm, x in zip(names, w, strict=True)}
-    headline = float(np.mean(holdout_by_seed)) if halves else None
-    metrics = {
+    best_single = (float(np.mean([r_fit[i][b].mean() for i, (_, b) in zip(best_by_half, halves, strict=True)]))
+                   if halves else None)
+    headline = float(np.mean(by_seed)) if halves else None
+    return {
         "cv_pearson_holdout": headline,
-        "cv_pearson_holdout_by_seed": holdout_by_seed,
+        "cv_pearson_holdout_by_seed": by_seed,
         # The spread of the weight search alone (the halves stay the same).
-        "cv_pearson_holdout_sd": float(np.std(holdout_by_seed, ddof=1)) if halves and len(holdout_by_seed) > 1
-        else None,
+        "cv_pearson_holdout_sd": float(np.std(by_seed, ddof=1)) if halves and len(by_seed) > 1 else None,
         "best_single_model_holdout": [names[i] for i in best_by_half],
-        "best_single_cv_pearson_holdout": best_single_holdout,
-        "blend_gain_holdout": headline - best_single_holdout if halves else None,
-        "cv_pearson_day_out": day_out["blend"],
-        "day_out_weights": day_out["weights"],
-        "n_cells": in_sample.pop("n_cells"),
-        **{f"{k}_in_sample": v for k, v in in_sample.items()},
-        "cv_pearson_fit_cells_in_sample": fit_score,
-        "method": method, "standardize": standardize_how, "fit_on": fit_on, "n_fit_cells": int(fit_mask.sum()),
-        "weights": weight_map, "zero_weight_models": [nm for nm, x in weight_map.items() if x == 0.0],
-        "models": {nm: {k: m[k] for k in ("cv_pearson", "cv_pearson_good_validation", "cv_pearson_day_out") if k in m}
-                   for nm, m in singles.items()},
+        "best_single_cv_pearson_holdout": best_single,
+        "blend_gain_holdout": headline - best_single if halves else None,
     }
-    if r_matrix is not None:
-        metrics["cv_pearson_matrix_standardized_in_sample"] = float((r_matrix * rho).mean())
-    write_json(weight_map, out_weights)
-    write_json(metrics, out_metrics)
-    log.info("blend of %s with weights %s: held-out-half CV Pearson %s (sd over %d seeds %s), best single "
-             "model chosen the same way %s; day out %s; in-sample %.4f", ", ".join(names),
-             {nm: round(x, 3) for nm, x in weight_map.items()}, _fmt(headline), len(holdout_by_seed),
-             _fmt(metrics["cv_pearson_holdout_sd"]), _fmt(best_single_holdout), _fmt(day_out["blend"]),
-             metrics["cv_pearson_in_sample"])
-    return metrics
 
 
-def _fmt(x: float | None) -> str:
-    return "n/a" if x is None else f"{x:.4f}"
-
-
-def _day_out_scores(paths: Mapping[str, str] | None, names: Sequence[str], targets: MatrixFile, folds: pd.DataFrame,
-                    fit_rows: np.ndarray, fit, how: str, rho: np.ndarray, chunk_rows: int) -> dict:
+def day_out_scores(paths: Mapping[str, str], models: Models, folds: pd.DataFrame, fit: FitCells,
+                   search: WeightSearch, settings: BlendSettings, chunk_rows: int) -> dict:
     """Day-out Pearson of each model and of their blend, weights fit on the fit cells of the other days.
 
-    ``fit(mask)`` searches weights on the fit cells in ``mask``; with no fit cell outside the
-    day-out day, the blend weighs the models equally (and says so).
+    With no fit cell outside the day-out day, the blend weighs the models equally (and says so).
     """
     out = {"blend": None, "weights": None, "models": {}}
     rows = np.flatnonzero(folds["day_out"].to_numpy(bool)) if "day_out" in folds else np.zeros(0, int)
     if not paths or not len(rows):
         return out
+    names, targets = models.names, models.targets
     files = [MatrixFile(paths[n]) for n in names]
     for f in files:
         if list(f.obs_names) != list(targets.obs_names[rows]) or list(f.var_names) != list(targets.var_names):
             raise ValueError(f"{f.path}: cells or targets differ from the day-out cells of {targets.path}")
-    other = ~folds["day_out"].to_numpy(bool)[fit_rows]
+    other = ~folds["day_out"].to_numpy(bool)[fit.rows]
     if other.any():
-        w, out["weights"] = fit(other), "fit on the fit cells of the other days"
+        w, out["weights"] = search(fit, other, settings.seed), "fit on the fit cells of the other days"
     else:
         w, out["weights"] = np.full(len(names), 1.0 / len(names)), "equal: no fit cell outside the day-out day"
-    preds = [_Standardized(f, how, chunk_rows) for f in files]
+    preds = [_Standardized(f, settings.standardize, chunk_rows) for f in files]
     r_blend, r_single = np.zeros(len(rows)), np.zeros((len(names), len(rows)))
     for start in range(0, len(rows), chunk_rows):
         stop = min(start + chunk_rows, len(rows))
@@ -307,6 +312,125 @@ def _day_out_scores(paths: Mapping[str, str] | None, names: Sequence[str], targe
         r_blend[start:stop] = row_pearson(y, blend(blocks, w))
         for i, b in enumerate(blocks):
             r_single[i, start:stop] = row_pearson(y, b)
-    out["blend"] = float((r_blend * rho[rows]).mean())
-    out["models"] = {nm: float((r_single[i] * rho[rows]).mean()) for i, nm in enumerate(names)}
+    out["blend"] = float((r_blend * models.rho[rows]).mean())
+    out["models"] = {nm: float((r_single[i] * models.rho[rows]).mean()) for i, nm in enumerate(names)}
     return out
+
+
+def write_oof_blend(models: Models, oofs: list[_Standardized], w: np.ndarray, out_path: str,
+                    chunk_rows: int) -> PerCell:
+    """Write the blended OOF predictions block by block; per-cell Pearson of the blend, of each model and of the
+    blend as the original's whole-matrix standardisation would have made it (exact targets, row standardisation)."""
+    targets, n, how = models.targets, models.targets.n_rows, oofs[0].how
+    r_blend, r_single = np.zeros(n), np.zeros((len(models.names), n))
+    r_matrix = np.zeros(n) if how == "row" and len(models.names) > 1 and models.codec.decoder is None else None
+    mstats = [matrix_stats(f, chunk_rows) for f in models.oof] if r_matrix is not None else None
+    with MatrixWriter(out_path, targets.var_names) as wo:
+        for start, stop, y in targets.iter_chunks(chunk_rows):
+            y = np.asarray(y, dtype=np.float32)
+            blocks = [o.block(start, stop) for o in oofs]
+            b = blend(blocks, w)
+            wo.append(b, targets.obs_names[start:stop])
+            r_blend[start:stop] = row_pearson(y, b)
+            for i, p in enumerate(blocks):
+                r_single[i, start:stop] = row_pearson(y, p)
+            if r_matrix is not None:
+                raw = [f.read(start, stop) for f in models.oof]
+                r_matrix[start:stop] = row_pearson(y, blend([matrix_standardize(p, s) for p, s in
+                                                             zip(raw, mstats, strict=True)], w))
+    return PerCell(r_blend, r_single, r_matrix)
+
+
+def write_test_blend(models: Models, w: np.ndarray, how: str, out_path: str, chunk_rows: int) -> None:
+    """Write the blended test predictions block by block."""
+    tests = [_Standardized(f, how, chunk_rows) for f in models.test]
+    test_ids = models.test[0].obs_names
+    with MatrixWriter(out_path, models.targets.var_names) as wt:
+        for start in range(0, len(test_ids), chunk_rows):
+            stop = min(start + chunk_rows, len(test_ids))
+            wt.append(blend([t.block(start, stop) for t in tests], w), test_ids[start:stop])
+
+
+def training_cells(files: BlendFiles, models: Models) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The training cells' folds and cell table (with the folds' good-validation flag), in the targets' order."""
+    train_ids = models.targets.obs_names
+    folds = pd.read_parquet(files.folds).loc[train_ids]
+    cells = pd.read_parquet(files.cells).loc[train_ids]
+    cells["good_validation"] = folds["good_validation"].to_numpy() if "good_validation" in folds else False
+    return folds, cells
+
+
+def fit_cell_mask(cells: pd.DataFrame, fit_on: str) -> tuple[np.ndarray, str]:
+    """The cells whose score the weights maximise, and what they are (all cells when none is good validation)."""
+    n = len(cells)
+    mask = cells["good_validation"].to_numpy(bool) if fit_on == "good_validation" else np.ones(n, bool)
+    if not mask.any():
+        log.warning("no good-validation cells: weights are fit on all OOF cells")
+        return np.ones(n, bool), "all"
+    return mask, fit_on
+
+
+def ensemble_models(files: BlendFiles, out: BlendOutputs, settings: BlendSettings, chunk_rows: int = 4096) -> dict:
+    """Blend the named models of one modality and write the blend, its weights and its metrics.
+
+    Every file is read in row blocks of at most ``chunk_rows``: only the weight-fitting cells' rows are held
+    (for the search), and the blended OOF and test predictions are written block by block.
+    """
+    models = open_models(files)
+    search = weight_search(settings, models.names)
+    # Blocks of about 16 M values: 4,096 rows of codes, ~700 rows of 23,418 exact genes.
+    chunk_rows = max(16, min(chunk_rows, (1 << 24) // max(1, models.targets.shape[1])))
+    folds, cells = training_cells(files, models)
+    fit_mask, fit_on = fit_cell_mask(cells, settings.fit_on)
+    oofs = [_Standardized(f, settings.standardize, chunk_rows) for f in models.oof]
+    fit = fit_cells(models, oofs, folds, fit_mask, chunk_rows)
+    log.info("weight search on %d of %d OOF cells (%s), %d models", len(fit.rows), len(cells), fit_on,
+             len(models.names))
+    w = search(fit, np.ones(len(fit.rows), bool), settings.seed)
+    holdout = holdout_scores(fit, search, settings, models.names)
+    day_out = day_out_scores(files.day_out, models, folds, fit, search, settings, chunk_rows)
+    per_cell = write_oof_blend(models, oofs, w, out.oof, chunk_rows)
+    write_test_blend(models, w, settings.standardize, out.test, chunk_rows)
+    metrics = {**holdout, "cv_pearson_day_out": day_out["blend"], "day_out_weights": day_out["weights"],
+               **in_sample_metrics(models, cells, per_cell, day_out["models"], fit, w, settings, fit_on)}
+    write_json(metrics["weights"], out.weights)
+    write_json(metrics, out.metrics)
+    _log_summary(metrics, len(holdout["cv_pearson_holdout_by_seed"]))
+    return metrics
+
+
+def in_sample_metrics(models: Models, cells: pd.DataFrame, per_cell: PerCell, day_out: Mapping[str, float],
+                      fit: FitCells, w: np.ndarray, settings: BlendSettings, fit_on: str) -> dict:
+    """The in-sample metrics (weights fit on the cells scored), the settings, the weights and each model's scores."""
+    names, rho = models.names, models.rho
+    in_sample = row_metrics(per_cell.blend * rho, cells)
+    singles = {nm: row_metrics(per_cell.single[i] * rho, cells) for i, nm in enumerate(names)}
+    for nm in names:
+        singles[nm]["cv_pearson_day_out"] = day_out.get(nm)
+    weight_map = {nm: float(x) for nm, x in zip(names, w, strict=True)}
+    metrics = {
+        "n_cells": in_sample.pop("n_cells"),
+        **{f"{k}_in_sample": v for k, v in in_sample.items()},
+        "cv_pearson_fit_cells_in_sample": fit.score(np.ones(len(fit.rows), bool), w),
+        "method": settings.method, "standardize": settings.standardize, "fit_on": fit_on,
+        "n_fit_cells": len(fit.rows),
+        "weights": weight_map, "zero_weight_models": [nm for nm, x in weight_map.items() if x == 0.0],
+        "models": {nm: {k: m[k] for k in ("cv_pearson", "cv_pearson_good_validation", "cv_pearson_day_out") if k in m}
+                   for nm, m in singles.items()},
+    }
+    if per_cell.matrix is not None:  # what the original's whole-matrix standardisation would have scored
+        metrics["cv_pearson_matrix_standardized_in_sample"] = float((per_cell.matrix * rho).mean())
+    return metrics
+
+
+def _log_summary(metrics: dict, n_seeds: int) -> None:
+    """One log line: the weights, the held-out-half, best-single, day-out and in-sample scores."""
+    log.info("blend of %s with weights %s: held-out-half CV Pearson %s (sd over %d seeds %s), best single "
+             "model chosen the same way %s; day out %s; in-sample %.4f", ", ".join(metrics["weights"]),
+             {nm: round(x, 3) for nm, x in metrics["weights"].items()}, _fmt(metrics["cv_pearson_holdout"]), n_seeds,
+             _fmt(metrics["cv_pearson_holdout_sd"]), _fmt(metrics["best_single_cv_pearson_holdout"]),
+             _fmt(metrics["cv_pearson_day_out"]), metrics["cv_pearson_in_sample"])
+
+
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.4f}"
