@@ -76,7 +76,7 @@ def main() -> None:
             X = load_features([*base, str(ct_path)], train_ids).to_numpy()
             X_test = load_features([*base, str(ct_path)], test_ids).to_numpy()
             for model in ("xgboost", "mlp"):
-                params = defaults[model]["params"]
+                params = defaults[model].get("params", {})  # the rest: the estimator's defaults
                 res_cv = cross_validate(lambda k, m=model, p=params: make_model(m, p, seed=k, threads=args.cores),
                                         X, Y, fold, X_test, rho=rho, stop_labels=good)
                 cv = float(row_pearson(Y, res_cv.oof).mean())

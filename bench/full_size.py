@@ -293,6 +293,8 @@ def rule_rows(work: Path) -> list[dict]:
 
 def network_rows(work: Path) -> list[dict]:
     """Per neural model log: networks, epochs, seconds and the bound at the default epochs and bags."""
+    from msci.models.registry import make_model
+
     defaults = yaml.safe_load((REPO / "config.yaml").read_text())["models"]
     config = work / "full_size.yaml"
     run_models = yaml.safe_load(config.read_text())["models"] if config.exists() else {}
@@ -304,7 +306,8 @@ def network_rows(work: Path) -> list[dict]:
         nets, epochs, seconds = got
         row = {"log": str(log.relative_to(work / "logs").with_suffix("")), "networks": nets, "epochs": epochs,
                "seconds": seconds}
-        params = defaults.get(log.stem, {}).get("params", {})
+        entry = defaults.get(log.stem)  # its parameters, the estimator's defaults filled in
+        params = make_model(entry["type"], entry.get("params", {})).get_params() if entry else {}
         ran = ((run_models.get(log.stem) or {}).get("params") or {}).get("n_bags", params.get("n_bags", 1))
         if "epochs" in params:  # every network at the default epochs (no early stop) and bags
             row |= {"default_epochs": params["epochs"], "default_bags": params.get("n_bags", 1),
