@@ -37,7 +37,7 @@ def test_genes_table_holds_the_raw_values_of_the_matched_columns(tmp_path):
     write_matrix(tmp_path / "y.h5ad", rng.normal(size=(30, 2)).astype(np.float32), [f"c{i}" for i in range(30)],
                  ["CD4", "CD11c"])
     report = genes_features(str(tmp_path / "x.h5ad"), str(tmp_path / "y.h5ad"), str(tmp_path / "g.parquet"),
-                            chunk_rows=7)
+                            extra_genes=[], chunk_rows=7)
     df = pd.read_parquet(tmp_path / "g.parquet")
     assert list(df.columns) == ["gene_E1_CD4", "gene_E3_ITGAX"] and report["n_matched_proteins"] == 2
     np.testing.assert_array_equal(df.to_numpy(), X.toarray()[:, [0, 2]])
@@ -94,8 +94,8 @@ def test_ivis_embedding_has_the_requested_size_and_repeats_with_a_seed():
     rng = np.random.default_rng(0)
     centers = rng.normal(scale=4, size=(3, 10))
     X = np.repeat(centers, 60, axis=0) + rng.normal(size=(180, 10))
-    a = ivis_embedding(X, embedding_dims=3, k=5, epochs=3, batch_size=32, seed=1)
-    b = ivis_embedding(X, embedding_dims=3, k=5, epochs=3, batch_size=32, seed=1)
+    params = {"embedding_dims": 3, "k": 5, "epochs": 3, "batch_size": 32, "patience": 5, "scale": True, "seed": 1}
+    a, b = ivis_embedding(X, **params), ivis_embedding(X, **params)
     assert a.shape == (180, 3) and np.isfinite(a).all()
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
@@ -106,9 +106,10 @@ def test_svd_per_chromosome_fit_on_some_rows_projects_all_rows(tmp_path):
     peaks = [f"chr1:{i}-{i + 1}" for i in range(10)] + [f"chr2:{i}-{i + 1}" for i in range(10)]
     write_matrix(tmp_path / "x.h5ad", sp.csr_matrix(X), [f"c{i}" for i in range(90)], peaks)
     mask = np.arange(90) % 3 != 0
-    full = svd_chrom_features(str(tmp_path / "x.h5ad"), str(tmp_path / "a.parquet"), n_components=2, chunk_rows=16)
-    part = svd_chrom_features(str(tmp_path / "x.h5ad"), str(tmp_path / "b.parquet"), n_components=2, chunk_rows=16,
-                              fit_mask=mask)
+    full = svd_chrom_features(str(tmp_path / "x.h5ad"), str(tmp_path / "a.parquet"), n_components=2, per_chromosome={},
+                              chunk_rows=16)
+    part = svd_chrom_features(str(tmp_path / "x.h5ad"), str(tmp_path / "b.parquet"), n_components=2, per_chromosome={},
+                              chunk_rows=16, fit_mask=mask)
     assert part.shape == full.shape == (90, 4)
     # Exact rank 2 per chromosome: a fit on a subset spans the same space, so every row's projection is a
     # fixed linear map of its projection from the fit on all rows (held-out rows included).

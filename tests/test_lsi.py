@@ -23,7 +23,7 @@ def test_lsi_matches_muon_style_lsi_and_drops_a_depth_tracking_first_component(t
     ids, peaks = [f"c{i}" for i in range(X.shape[0])], [f"chr1:{i}-{i + 1}" for i in range(X.shape[1])]
     write_matrix(tmp_path / "x.h5ad", X, ids, peaks)
     df, metrics = lsi_features(str(tmp_path / "x.h5ad"), str(tmp_path / "lsi.parquet"), str(tmp_path / "m.json"),
-                               n_components=4, n_iter=6, chunk_rows=64)
+                               n_components=4, depth_threshold=0.5, n_iter=6, chunk_rows=64, seed=0)
     totals = np.asarray(X.sum(axis=1)).ravel()
     # muon's atac.tl.lsi: TruncatedSVD of the TF-IDF matrix, each component scaled to mean 0, sd 1.
     ref = TruncatedSVD(5, algorithm="arpack").fit_transform(X)
@@ -37,5 +37,6 @@ def test_lsi_matches_muon_style_lsi_and_drops_a_depth_tracking_first_component(t
     # The kept components are muon's components 2..5 (up to sign); the groups separate on them.
     assert abs(np.corrcoef(z[:, 0], ref[:, 1])[0, 1]) > 0.99
     assert abs(np.corrcoef(z[:, 0], group)[0, 1]) > 0.9
-    _, kept = lsi_features(str(tmp_path / "x.h5ad"), str(tmp_path / "b.parquet"), n_components=4, depth_threshold=1.0)
+    _, kept = lsi_features(str(tmp_path / "x.h5ad"), str(tmp_path / "b.parquet"), n_components=4, depth_threshold=1.0,
+                           n_iter=4, chunk_rows=4096, seed=0)
     assert not kept["first_component_dropped"]

@@ -60,7 +60,7 @@ def matrix_standardize(pred: np.ndarray, stats: tuple[float, float] | None = Non
     return (pred - np.float32(mean)) / np.float32(sd) if sd > 0 else np.zeros_like(pred)
 
 
-def standardize(pred: np.ndarray, how: str = "row", stats: tuple[float, float] | None = None) -> np.ndarray:
+def standardize(pred: np.ndarray, how: str, stats: tuple[float, float] | None = None) -> np.ndarray:
     """Predictions standardised as the blend's ``standardize`` setting says (row, matrix or none)."""
     if how == "row":
         return row_standardize(pred)
@@ -84,7 +84,7 @@ def blend(preds: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:
     return out
 
 
-def optimize_weights(preds: Sequence[np.ndarray], y: np.ndarray, n_trials: int = 100, seed: int = 0,
+def optimize_weights(preds: Sequence[np.ndarray], y: np.ndarray, *, n_trials: int, seed: int,
                      rho: np.ndarray | None = None) -> np.ndarray:
     """Non-negative weights (summing to 1) maximising mean per-cell Pearson of the blend, by seeded TPE.
 

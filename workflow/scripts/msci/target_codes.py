@@ -89,8 +89,8 @@ def helmert(n: int) -> np.ndarray:
     return _helmert(n, full=False)
 
 
-def fit_codec(targets: MatrixFile, method: str = "svd", n_components: int = 128, n_iter: int = 4,
-              chunk_rows: int = 2048, seed: int = 0) -> TargetCodec:
+def fit_codec(targets: MatrixFile, *, method: str, n_components: int, n_iter: int, chunk_rows: int,
+              seed: int) -> TargetCodec:
     """Fit the codec on the training targets, reading them in row chunks.
 
     ``n_components`` is capped at ``min(n_cells, n_targets) − 1`` (the rank of the centred matrix).
@@ -122,7 +122,8 @@ def encode_targets(targets_path: str, out_codes: str, out_codec: str, method: st
     (``2 + 2·n_iter`` times in all with the SVD's passes). Returns a summary for the log.
     """
     targets = MatrixFile(targets_path)
-    codec = fit_codec(targets, method, n_components, n_iter, chunk_rows, seed)
+    codec = fit_codec(targets, method=method, n_components=n_components, n_iter=n_iter, chunk_rows=chunk_rows,
+                      seed=seed)
     rho = np.ones(targets.n_rows, dtype=np.float64)
     helm_basis = None if codec.decoder is None else codec.decoder  # (k+1) × G; codes = centred y @ decoderᵀ
     with MatrixWriter(out_codes, codec.code_names) as w:

@@ -94,7 +94,7 @@ def match_protein_genes(gene_columns: Sequence[str], proteins: Sequence[str],
     return ordered, report
 
 
-def genes_features(inputs_path: str, targets_path: str, out_path: str, extra_genes: Sequence[str] = (),
+def genes_features(inputs_path: str, targets_path: str, out_path: str, *, extra_genes: Sequence[str],
                    chunk_rows: int = 4096) -> dict:
     """Write the matched gene columns of all cells (train + test) as a table; return the match report."""
     inputs, targets = MatrixFile(inputs_path), MatrixFile(targets_path)

@@ -35,9 +35,8 @@ def _seed_everything(seed: int) -> None:
         pass
 
 
-def ivis_embedding(X: np.ndarray, embedding_dims: int = 100, k: int = 15, epochs: int = 50, batch_size: int = 128,
-                   patience: int = 5, model: str = "maaten", scale: bool = True, seed: int = 0,
-                   fit_mask: np.ndarray | None = None) -> np.ndarray:
+def ivis_embedding(X: np.ndarray, *, embedding_dims: int, k: int, epochs: int, batch_size: int, patience: int,
+                   scale: bool, seed: int, model: str = "maaten", fit_mask: np.ndarray | None = None) -> np.ndarray:
     """Fit ivis on ``X`` (cells × features; only the ``fit_mask`` rows if given) and embed every row."""
     _seed_everything(seed)
     from ivis import Ivis

@@ -24,8 +24,8 @@ from msci.normalize import row_totals
 log = logging.getLogger(__name__)
 
 
-def lsi_features(inputs_path: str, out_path: str, metrics_path: str | None = None, n_components: int = 50,
-                 depth_threshold: float = 0.5, n_iter: int = 4, chunk_rows: int = 4096, seed: int = 0,
+def lsi_features(inputs_path: str, out_path: str, metrics_path: str | None = None, *, n_components: int,
+                 depth_threshold: float, n_iter: int, chunk_rows: int, seed: int,
                  fit_mask: np.ndarray | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
     """LSI table (``lsi_<i>`` columns, components scaled) for all cells; ``metrics_path`` gets the depth check.
 

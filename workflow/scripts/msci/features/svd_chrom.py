@@ -33,8 +33,8 @@ def chromosome_groups(peaks) -> dict[str, np.ndarray]:
     return groups
 
 
-def svd_chrom_features(inputs_path: str, out_path: str, n_components: int = 100,
-                       per_chromosome: Mapping[str, int] | None = None, max_fraction: float = 0.5,
+def svd_chrom_features(inputs_path: str, out_path: str, n_components: int = 100, *,
+                       per_chromosome: Mapping[str, int], max_fraction: float = 0.5,
                        contigs: str = "raw", center: bool = False, n_iter: int = 4, chunk_rows: int = 4096,
                        seed: int = 0, fit_mask: np.ndarray | None = None) -> pd.DataFrame:
     """Per-chromosome SVD table of all cells. Each chromosome gets ``per_chromosome.get(chrom, n_components)``
@@ -43,7 +43,7 @@ def svd_chrom_features(inputs_path: str, out_path: str, n_components: int = 100,
     groups = chromosome_groups(m.var_names)
     raw = groups.pop(CONTIGS, None) if contigs == "raw" else None
     names = list(groups)
-    ks = [max(1, min((per_chromosome or {}).get(c, n_components), int(max_fraction * len(groups[c])), m.n_rows - 1))
+    ks = [max(1, min(per_chromosome.get(c, n_components), int(max_fraction * len(groups[c])), m.n_rows - 1))
           for c in names]
     chunks, n, _ = chunk_source(m if fit_mask is None else RowSubset(m, fit_mask), chunk_rows)
     cols = [groups[c] for c in names]
