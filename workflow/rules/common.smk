@@ -190,7 +190,7 @@ def target_codec(modality):
     cfg = config["targets"]
     method = cfg["compress"][modality]
     if method == "none":
-        return {"method": "none"}
+        return {"method": "none", "chunk_rows": cfg["chunk_rows"]}
     keys = ("n_components", "n_iter", "chunk_rows")
     return {"method": method, **{k: cfg[k] for k in keys}, "seed": config["seed"]}
 

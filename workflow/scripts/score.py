@@ -17,6 +17,7 @@ with logged(sm.log[0]) as log:
             dict(zip(mods, sm.input.solutions, strict=True)),
             sm.input.metadata,
             out_path=sm.output.score,
+            chunk_rows=scoring["chunk_rows"],
         )
         log.info("score: %s", score)
     else:

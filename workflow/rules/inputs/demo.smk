@@ -42,4 +42,4 @@ SCORE_INPUTS = {
     "metadata": METADATA,
     "solutions": [HIDDEN_FILES[f"test_{m}_targets.h5"] for m in MODALITIES],
 }
-SCORE_PARAMS = {"kind": "submission", "modalities": MODALITIES}
+SCORE_PARAMS = {"kind": "submission", "modalities": MODALITIES, "chunk_rows": config["submission"]["chunk_rows"]}
