@@ -84,13 +84,16 @@ def main() -> None:
     ap.add_argument("--max-depth", type=int, default=6)
     ap.add_argument("--learning-rate", type=float, default=0.3)
     ap.add_argument("--multi-strategy", default="one_output_per_tree")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2, help="threads of XGBoost and of torch")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
+    import torch
+
     from msci.chunked_svd import ChunkedTruncatedSVD
     from msci.losses import PearsonObjective
     from msci.simulate import ModalitySize, simulate_arrays
 
+    torch.set_num_threads(args.threads)
     cells, inputs, _, targets, _ = simulate_arrays("cite", ModalitySize(args.cells, 0, args.genes, args.targets),
                                                    args.seed)
     Z = ChunkedTruncatedSVD(args.components, random_state=args.seed).fit_transform(inputs).astype(np.float32)
