@@ -29,6 +29,9 @@ from record import fmt, footer, save, table  # noqa: E402
 
 VARIANTS = {"annotated one-hot": ("annotated", "onehot"), "predicted one-hot": ("predicted", "onehot"),
             "predicted probabilities": ("predicted", "probabilities")}
+LABELS = {"annotated one-hot": "annotated type, one-hot (the original's)",
+          "predicted one-hot": "out-of-fold predicted type, one-hot",
+          "predicted probabilities": "out-of-fold class probabilities (default)"}
 NEEDED = ["results/cite/features/svd.parquet", "results/cite/features/genes.parquet",
           "results/cite/cell_type.parquet", "results/cite/folds.parquet", "results/cite/targets/codes.h5ad"]
 
@@ -102,7 +105,7 @@ def render(doc: dict, part: str | None = None) -> str:
         vals = [r[key] for r in rows if r["feature"] == label and r["model"] == model]
         return sum(vals) / len(vals)
 
-    body = [[label, *(fmt(mean(label, m, k)) for m in ("xgboost", "mlp") for k in ("cv", "private"))]
+    body = [[LABELS[label], *(fmt(mean(label, m, k)) for m in ("xgboost", "mlp") for k in ("cv", "private"))]
             for label in VARIANTS]
     seeds = ", ".join(str(s) for s in dict.fromkeys(r["seed"] for r in rows))
     head = ["feature for training cells", "XGBoost CV", "XGBoost private", "MLP CV", "MLP private"]

@@ -142,7 +142,8 @@ UNMEASURED = {
     "cell_type_feature": (_doc("cell_type_feature", {"rows": [
         {"seed": s, "feature": f, "model": m, "cv": 0.5 + s, "private": 0.4}
         for s in (0, 1) for f in ("annotated one-hot", "predicted one-hot", "predicted probabilities")
-        for m in ("xgboost", "mlp")]}), None, "| predicted one-hot | 1.0000 | 0.4000 | 1.0000 | 0.4000 |"),
+        for m in ("xgboost", "mlp")]}), None,
+        "| out-of-fold predicted type, one-hot | 1.0000 | 0.4000 | 1.0000 | 0.4000 |"),
     "validation_claim": (_doc("validation_claim", {"workflow_seconds": {"1": 600}, "runs": [
         {"seed": 1, "modality": m, **_CLAIM_RUN} for m in ("cite", "multi")]}), None,
         "| Multiome | 1 | 0.9000 | 0.8000 | 0.9100 | 0.8800 |"),
