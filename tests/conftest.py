@@ -34,12 +34,16 @@ def tiny_data(tmp_path_factory) -> tuple[Path, Path]:
     return root / "data", root / "hidden"
 
 
+# A workflow run that hangs fails the test (fixtures too, which pytest-timeout's per-test limit leaves out).
+SNAKEMAKE_TIMEOUT = 1800
+
+
 def run_snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     """Run the workflow of this repository in ``workdir`` with the test's extra arguments."""
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
            "--cores", "2", "--resources", "gpu=1", *args]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=workdir)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=workdir, timeout=SNAKEMAKE_TIMEOUT)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
     return proc
