@@ -11,8 +11,8 @@ configfile: workflow.source_path("config.yaml")
 include: "workflow/rules/common.smk"
 # The stages, the same in every input mode.
 include: "workflow/rules/data.smk"
-include: "workflow/rules/targets.smk"
 include: "workflow/rules/validation.smk"
+include: "workflow/rules/targets.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/ensemble.smk"

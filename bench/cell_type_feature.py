@@ -33,7 +33,8 @@ LABELS = {"annotated one-hot": "annotated type, one-hot (the original's)",
           "predicted one-hot": "out-of-fold predicted type, one-hot",
           "predicted probabilities": "out-of-fold class probabilities (default)"}
 NEEDED = ["results/cite/features/svd.parquet", "results/cite/features/genes.parquet",
-          "results/cite/cell_type.parquet", "results/cite/folds.parquet", "results/cite/targets/codes.h5ad"]
+          "results/cite/cell_type.parquet", "results/cite/folds.parquet", "results/cite/targets/split_codecs.npz"]
+TARGET_FILES = ("codes.h5ad", "codec.npz", "split_codes.h5ad", "split_codecs.npz")  # rule encode_targets' outputs
 
 
 def main() -> None:
@@ -47,7 +48,8 @@ def main() -> None:
     from msci.features.table import load_features
     from msci.metrics import row_pearson
     from msci.models.registry import make_model
-    from msci.training import load_codes
+    from msci.split_codecs import TargetFiles, load_split_codes
+    from msci.target_codes import load_codec
 
     defaults = yaml.safe_load((REPO / "config.yaml").read_text())["models"]
     rows = []
@@ -61,13 +63,14 @@ def main() -> None:
         res = work / "results" / "cite"
         cells = pd.read_parquet(res / "ingest" / "cells.parquet")
         folds = pd.read_parquet(res / "folds.parquet")
-        targets, Y, rho = load_codes(str(res / "targets" / "codes.h5ad"), str(res / "targets" / "codec.npz"))
-        train_ids = targets.obs_names
+        splits = load_split_codes(TargetFiles(*(str(res / "targets" / f) for f in TARGET_FILES)))
+        train_ids = splits.cells
+        target_names = list(load_codec(str(res / "targets" / "codec.npz"))[0].target_names)
         test_ids = cells.index[cells["split"] == "test"].to_numpy()
         meta = pd.read_csv(work / "resources" / "demo" / "data" / "metadata.csv", index_col="cell_id")
         private = meta.loc[test_ids, "day"].to_numpy() > meta.loc[train_ids, "day"].max()
         truth = pd.read_hdf(work / "resources" / "demo" / "hidden" / "test_cite_targets.h5")
-        y_private = truth.loc[test_ids[private], list(targets.var_names)].to_numpy()
+        y_private = truth.loc[test_ids[private], target_names].to_numpy()
         table = pd.read_parquet(res / "cell_type.parquet")
         base = [str(res / "features" / f"{f}.parquet") for f in ("svd", "genes")]
         fold = folds.loc[train_ids, "fold"].to_numpy()
@@ -81,8 +84,8 @@ def main() -> None:
             for model in ("xgboost", "mlp"):
                 params = defaults[model].get("params", {})  # the rest: the estimator's defaults
                 res_cv = cross_validate(lambda k, m=model, p=params: make_model(m, p, seed=k, threads=args.cores),
-                                        X, Y, fold, X_test, rho=rho, stop_labels=good)
-                cv = float(row_pearson(Y, res_cv.oof).mean())
+                                        X, splits, fold, X_test, stop_labels=good)
+                cv = float(res_cv.pearson.mean())
                 priv = float(row_pearson(y_private, res_cv.test[private]).mean())
                 rows.append({"seed": seed, "feature": label, "model": model, "cv": cv, "private": priv})
                 print(f"seed{seed}_{model}_{label.replace(' ', '_')}: cv {cv:.4f} private {priv:.4f}", flush=True)

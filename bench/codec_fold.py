@@ -1,13 +1,15 @@
 """Whether fitting the Multiome target codec on all training cells overstates the CV score: codec once vs per fold.
 
-Rule encode_targets fits the SVD basis of the Multiome targets (:mod:`msci.target_codes`) on every
-training cell, so each fold's held-out cells helped choose the basis its predictions are decoded
-through. On simulated Multiome data (``msci.simulate``) at several sizes, with the workflow's
-defaults (config.yaml filled in by the schema, model parameters by their estimators: codes k,
-SVD features, ridge alpha, number of folds; plain k-fold, as the simulation has no good-validation
-labels), this cross-validates each model twice: (a) on codes of one codec fit on all training cells,
-as the workflow does; (b) with a codec fit on each fold's training cells only, its held-out cells
-encoded by it. Both are the exact mean per-cell Pearson on the genes. Writes ``bench/results/codec_fold.json``.
+Rule encode_targets fitted the SVD basis of the Multiome targets (:mod:`msci.target_codes`) on every
+training cell, so each fold's held-out cells helped choose the basis its predictions were decoded
+through; it now fits one per CV split (:mod:`msci.split_codecs`). On simulated Multiome data
+(``msci.simulate``) at several sizes, with the workflow's defaults (config.yaml filled in by the
+schema, model parameters by their estimators: codes k, SVD features, ridge alpha, number of folds;
+plain k-fold, as the simulation has no good-validation labels), this cross-validates each model
+twice: (a) on codes of one codec fit on all training cells, as the workflow did; (b) with a codec
+fit on each fold's training cells only, its held-out cells encoded by it, as the workflow does now
+(the same figure as its CV on the same folds). Both are the exact mean per-cell Pearson on the
+genes. Writes ``bench/results/codec_fold.json``.
 Run: ``.venv/bin/python bench/codec_fold.py [--help]``.
 """
 
@@ -86,7 +88,7 @@ def fit_codes(Y: np.ndarray, ids: np.ndarray, genes: np.ndarray, settings: dict[
 
 
 def cv_codec_once(make, X, Y, ids, genes, folds, settings, cells, tmp: Path) -> dict[str, float]:
-    """(a) The workflow's CV: one codec on all training cells, ``cross_validate`` and ``cv_metrics`` on its codes.
+    """(a) The workflow's former CV: one codec on all training cells, ``cross_validate``, ``cv_metrics`` on its codes.
 
     Also the same out-of-fold predictions decoded and scored on the genes, which must agree (the codes' ρ is exact).
     """

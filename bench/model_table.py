@@ -71,19 +71,18 @@ def with_extras(config: dict) -> dict:
 
 
 def mean_baseline_cv(workdir: Path, modality: str) -> float:
-    """CV of predicting every cell as the other folds' mean (exact on genes through the codes' ρ)."""
-    from msci.io.matrix import MatrixFile
+    """CV of predicting every cell as the other folds' mean, in each fold's own codes (exact on genes through ρ)."""
     from msci.metrics import row_pearson
-    from msci.target_codes import load_codec
+    from msci.split_codecs import TargetFiles, load_split_codes
 
     r = workdir / "results" / modality
-    codes = MatrixFile(r / "targets" / "codes.h5ad")
-    _, cells, rho = load_codec(r / "targets" / "codec.npz")
-    Y = np.asarray(codes.read(), dtype=np.float64)
-    fold = pd.read_parquet(r / "folds.parquet")["fold"].reindex(cells).to_numpy()
-    scores = np.zeros(len(Y))
+    files = ("codes.h5ad", "codec.npz", "split_codes.h5ad", "split_codecs.npz")  # rule encode_targets' outputs
+    splits = load_split_codes(TargetFiles(*(str(r / "targets" / f) for f in files)))
+    fold = pd.read_parquet(r / "folds.parquet")["fold"].reindex(splits.cells).to_numpy()
+    scores = np.zeros(len(fold))
     for k in np.unique(fold):
         va = fold == k
+        Y, rho = splits.codes(int(k))
         scores[va] = row_pearson(Y[va], np.broadcast_to(Y[~va].mean(0), Y[va].shape)) * rho[va]
     return float(scores.mean())
 

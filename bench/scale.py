@@ -74,26 +74,40 @@ def write_case(root: Path, n: int, n_test: int, genes: int, n_features: int, see
                  index=pd.Index(ids, name="cell_id")).to_parquet(root / "folds.parquet")
 
 
+def codec_settings(method: str) -> dict:
+    """Rule encode_targets' settings for ``method``: config.yaml with the schema's defaults filled in."""
+    import yaml
+    from snakemake.utils import validate
+
+    repo = Path(__file__).resolve().parents[1]
+    cfg = yaml.safe_load((repo / "config.yaml").read_text())
+    validate(cfg, str(repo / "workflow" / "schemas" / "config.schema.yaml"))
+    t = cfg["targets"]
+    if method == "none":  # exact targets: no SVD settings (as common.smk's target_codec)
+        return {"method": method, "chunk_rows": t["chunk_rows"], "n_components": None, "n_iter": None, "seed": None}
+    return {"method": method, "chunk_rows": t["chunk_rows"], "n_components": t["n_components"],
+            "n_iter": t["n_iter"], "seed": cfg["seed"]}
+
+
 def stage(name: str, root: Path, method: str) -> dict:
     """One workflow stage through the library, in this process."""
     from msci.ensemble import BlendFiles, BlendOutputs, BlendSettings, ensemble_models
-    from msci.target_codes import encode_targets
+    from msci.split_codecs import TargetFiles, encode_split_targets
     from msci.training import train_model
 
     t0 = time.perf_counter()
     d = root / method
     d.mkdir(exist_ok=True)
-    if name == "encode_targets":
-        encode_targets(str(root / "targets.h5ad"), str(d / "codes.h5ad"), str(d / "codec.npz"), method=method)
+    files = TargetFiles(*(str(d / f) for f in ("codes.h5ad", "codec.npz", "split_codes.h5ad", "split_codecs.npz")))
+    if name == "encode_targets":  # the global codec and one per CV split (5 folds here, no day out)
+        encode_split_targets(str(root / "targets.h5ad"), str(root / "folds.parquet"), files, **codec_settings(method))
     elif name == "train_model":
-        train_model("ridge", {"alpha": 10.0}, [str(root / "svd.parquet")], str(d / "codes.h5ad"), str(d / "codec.npz"),
-                    str(root / "cells.parquet"), str(root / "folds.parquet"), str(d / "oof.h5ad"),
-                    str(d / "test.h5ad"), str(d / "metrics.json"))
+        train_model("ridge", {"alpha": 10.0}, [str(root / "svd.parquet")], files, str(root / "cells.parquet"),
+                    str(root / "folds.parquet"), str(d / "oof.h5ad"), str(d / "test.h5ad"), str(d / "metrics.json"))
     elif name == "ensemble":
         paths = {"a": str(d / "oof.h5ad"), "b": str(d / "oof.h5ad")}
         tests = {"a": str(d / "test.h5ad"), "b": str(d / "test.h5ad")}
-        ensemble_models(BlendFiles(paths, tests, {}, str(d / "codes.h5ad"), str(d / "codec.npz"),
-                                   str(root / "cells.parquet"), str(root / "folds.parquet")),
+        ensemble_models(BlendFiles(paths, tests, {}, files, str(root / "cells.parquet"), str(root / "folds.parquet")),
                         BlendOutputs(str(d / "blend_oof.h5ad"), str(d / "blend_test.h5ad"), str(d / "weights.json"),
                                      str(d / "blend_metrics.json")),
                         BlendSettings("optuna", {}, "row", "good_validation", n_trials=20, n_seeds=3, seed=0))

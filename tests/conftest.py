@@ -113,3 +113,15 @@ def workflow_with_models(root: Path, keep: tuple[str, ...]) -> tuple[Path, Path]
     tiny["models"] = {k: v for k, v in tiny["models"].items() if k in keep}
     (root / "tiny.yaml").write_text(yaml.safe_dump(tiny))
     return dst / "Snakefile", root / "tiny.yaml"
+
+
+def encode(folder: Path, targets_path: Path, folds_path: Path, method: str = "none", **svd):
+    """The training targets of ``targets_path`` encoded as rule encode_targets does (files under ``folder``):
+    exact (``none``), or SVD codes with ``svd`` settings (``n_components``, ``n_iter``, ``seed``)."""
+    from msci.split_codecs import TargetFiles, encode_split_targets
+
+    files = TargetFiles(*(str(folder / f) for f in ("codes.h5ad", "codec.npz", "split_codes.h5ad", "split_codecs.npz")))
+    settings = {"n_components": None, "n_iter": None, "seed": None} if method == "none" else {"n_iter": 4, "seed": 0}
+    encode_split_targets(str(targets_path), str(folds_path), files, method=method, chunk_rows=64,
+                         **{**settings, **svd})
+    return files

@@ -159,9 +159,10 @@ def test_day_out_marks_the_latest_of_at_least_two_training_days():
 def test_day_out_model_is_trained_on_the_earlier_days_only(tmp_path):
     import json
 
+    from conftest import encode
+
     from msci.io.matrix import MatrixFile, write_matrix
     from msci.metrics import mean_row_pearson
-    from msci.target_codes import TargetCodec
     from msci.training import train_model
 
     rng = np.random.default_rng(0)
@@ -173,15 +174,14 @@ def test_day_out_model_is_trained_on_the_earlier_days_only(tmp_path):
     pd.DataFrame(X, index=pd.Index(ids, name="cell_id"), columns=[f"f{j}" for j in range(5)]).to_parquet(
         tmp_path / "f.parquet")
     targets = [f"t{j}" for j in range(4)]
-    write_matrix(tmp_path / "codes.h5ad", Y.astype(np.float32), ids[:n], targets)
-    TargetCodec(np.array(targets, dtype=object)).save(tmp_path / "codec.npz", ids[:n], np.ones(n))
+    write_matrix(tmp_path / "y.h5ad", Y.astype(np.float32), ids[:n], targets)
     pd.DataFrame({"split": ["train"] * n + ["test"] * n_test, "day": day}, index=ids).to_parquet(
         tmp_path / "cells.parquet")
     make_folds(pd.read_parquet(tmp_path / "cells.parquet"), "kfold", 4).to_parquet(tmp_path / "folds.parquet")
+    files = encode(tmp_path, tmp_path / "y.h5ad", tmp_path / "folds.parquet")
     out = {k: str(tmp_path / f"{k}.out") for k in ("oof", "test", "metrics", "day_out")}
-    train_model("ridge", {"alpha": 1.0}, [str(tmp_path / "f.parquet")], str(tmp_path / "codes.h5ad"),
-                str(tmp_path / "codec.npz"), str(tmp_path / "cells.parquet"), str(tmp_path / "folds.parquet"),
-                out["oof"], out["test"], out["metrics"], out_day_out=out["day_out"])
+    train_model("ridge", {"alpha": 1.0}, [str(tmp_path / "f.parquet")], files, str(tmp_path / "cells.parquet"),
+                str(tmp_path / "folds.parquet"), out["oof"], out["test"], out["metrics"], out_day_out=out["day_out"])
     latest = day[:n] == 4
     expected = RidgeRegressor(alpha=1.0).fit(X[:n][~latest], Y[~latest]).predict(X[:n][latest])
     got = MatrixFile(out["day_out"])

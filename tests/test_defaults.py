@@ -62,6 +62,7 @@ EXEMPT: dict[str, set[str]] = {
     "msci.features.ivis.ivis_features": {"fit_mask"},
     "msci.features.ivis.ivis_embedding": {"model", "fit_mask"},
     "msci.features.genes.genes_features": {"chunk_rows"},
+    "msci.io.matrix.MatrixFile": {"layer"},
     "msci.features.qc.qc_features": {"chunk_rows"},
     "msci.ensemble.ensemble_models": {"chunk_rows"},
     "msci.validation.folds.make_folds": {"good_validation"},

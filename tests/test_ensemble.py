@@ -1,6 +1,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import encode
 
 from msci.ensemble import (
     BlendFiles,
@@ -16,7 +17,6 @@ from msci.io.checks import InputError
 from msci.io.matrix import MatrixFile, write_matrix
 from msci.metrics import mean_row_pearson
 from msci.submission import build_submission
-from msci.target_codes import TargetCodec
 
 
 def test_row_standardisation_gives_zero_mean_unit_sd_rows_and_keeps_pearson():
@@ -58,7 +58,6 @@ def _model_files(tmp_path, preds, y, ids, test_ids):
         write_matrix(oof[name], p.astype(np.float32), ids, genes)
         write_matrix(test[name], p[: len(test_ids)].astype(np.float32), test_ids, genes)
     write_matrix(tmp_path / "y.h5ad", y.astype(np.float32), ids, genes)
-    TargetCodec(np.array(genes, dtype=object)).save(tmp_path / "codec.npz", ids, np.ones(len(ids)))
     return oof, test
 
 
@@ -68,9 +67,9 @@ BLEND = {"method": "optuna", "weights": {}, "standardize": "row", "fit_on": "goo
 
 def _ensemble(tmp_path, oof, test, day_out=None, chunk_rows=4096, **settings) -> dict:
     """``ensemble_models`` on the files ``_model_files`` wrote (cells and folds tables under ``tmp_path``)."""
-    files = BlendFiles(oof=oof, test=test, day_out=day_out or {}, targets=str(tmp_path / "y.h5ad"),
-                       codec=str(tmp_path / "codec.npz"), cells=str(tmp_path / "cells.parquet"),
-                       folds=str(tmp_path / "folds.parquet"))
+    targets = encode(tmp_path, tmp_path / "y.h5ad", tmp_path / "folds.parquet")  # exact targets, as for CITE
+    files = BlendFiles(oof=oof, test=test, day_out=day_out or {}, targets=targets,
+                       cells=str(tmp_path / "cells.parquet"), folds=str(tmp_path / "folds.parquet"))
     out = BlendOutputs(**{k: str(tmp_path / f"blend_{k}") for k in ("oof", "test", "weights", "metrics")})
     return ensemble_models(files, out, BlendSettings(**{**BLEND, **settings}), chunk_rows=chunk_rows)
 

@@ -75,3 +75,27 @@ def test_read_rows_reads_rows_in_any_order_with_repeats(tmp_path, sparse):
     rows = np.array([19, 3, 3, 0, 24])
     got = MatrixFile(tmp_path / "t.h5ad").read_rows(rows, chunk_rows=4)
     np.testing.assert_array_equal(got.toarray() if sparse else got, X.toarray()[rows])
+
+
+def test_layers_are_written_in_blocks_beside_x_and_read_like_x(tmp_path):
+    import anndata as ad
+
+    rng = np.random.default_rng(2)
+    X, L = rng.normal(size=(11, 4)).astype(np.float32), rng.normal(size=(11, 4)).astype(np.float32)
+    names = [f"c{i}" for i in range(11)]
+    with MatrixWriter(tmp_path / "l.h5ad", list("abcd")) as w:
+        for s in range(0, 11, 4):
+            w.append_layer("fold_0", L[s: s + 4])
+        w.append(X, names)
+    layer = MatrixFile(tmp_path / "l.h5ad", layer="fold_0")
+    assert layer.shape == (11, 4) and list(layer.obs_names) == names
+    np.testing.assert_array_equal(layer.read_rows(np.array([9, 1])), L[[9, 1]])
+    np.testing.assert_array_equal(MatrixFile(tmp_path / "l.h5ad").read(), X)
+    np.testing.assert_array_equal(ad.read_h5ad(tmp_path / "l.h5ad").layers["fold_0"], L)
+    with pytest.raises(ValueError, match="no layers/fold_1"):
+        MatrixFile(tmp_path / "l.h5ad", layer="fold_1")
+    with pytest.raises(ValueError, match="layer fold_0 has 3 rows, X 11"):
+        with MatrixWriter(tmp_path / "bad.h5ad", list("abcd")) as w:
+            w.append_layer("fold_0", L[:3])
+            w.append(X, names)
+    assert not (tmp_path / "bad.h5ad").exists()

@@ -190,7 +190,7 @@ def target_codec(modality):
     cfg = config["targets"]
     method = cfg["compress"][modality]
     if method == "none":
-        return {"method": "none", "chunk_rows": cfg["chunk_rows"]}
+        return {"method": "none", "chunk_rows": cfg["chunk_rows"], "n_components": None, "n_iter": None, "seed": None}
     keys = ("n_components", "n_iter", "chunk_rows")
     return {"method": method, **{k: cfg[k] for k in keys}, "seed": config["seed"]}
 
@@ -217,13 +217,17 @@ def pretrainer_input(wc):
 
 
 def report_inputs(wildcards):
-    """Per modality: cells, targets, codec, validation labels and metrics, each model's metrics and OOF."""
+    """Per modality: cells, targets, codes and codecs (global and per CV split), validation labels and metrics,
+    each model's metrics and OOF."""
     files = {}
     for m in MODALITIES:
         named = {
             "cells": rules.ingest.output.cells,
             "targets": rules.ingest.output.targets,
+            "codes": rules.encode_targets.output.codes,
             "codec": rules.encode_targets.output.codec,
+            "split_codes": rules.encode_targets.output.split_codes,
+            "split_codecs": rules.encode_targets.output.split_codecs,
             "adversarial": rules.adversarial.output.table,
             "adversarial_metrics": rules.adversarial.output.metrics,
             "cell_type_metrics": rules.cell_type.output.metrics,

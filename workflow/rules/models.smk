@@ -39,6 +39,8 @@ rule train_model:
         features=model_features,
         codes=rules.encode_targets.output.codes,
         codec=rules.encode_targets.output.codec,
+        split_codes=rules.encode_targets.output.split_codes,
+        split_codecs=rules.encode_targets.output.split_codecs,
         cells=rules.ingest.output.cells,
         folds=rules.folds.output.folds,
     output:

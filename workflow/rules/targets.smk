@@ -1,12 +1,16 @@
-# Training targets as the models see them: exact (none) or compressed to SVD codes (svd), per modality.
+# Training targets as the models see them: exact (none) or compressed to SVD codes (svd), per modality; the
+# codec fit on all training cells (test predictions) and on each CV split's training cells (every CV score).
 
 
 rule encode_targets:
     input:
         targets=rules.ingest.output.targets,
+        folds=rules.folds.output.folds,
     output:
         codes="results/{modality}/targets/codes.h5ad",
         codec="results/{modality}/targets/codec.npz",
+        split_codes="results/{modality}/targets/split_codes.h5ad",
+        split_codecs="results/{modality}/targets/split_codecs.npz",
     log:
         "logs/encode_targets/{modality}.log",
     benchmark:

@@ -2,6 +2,7 @@
 
 from msci.ensemble import BlendFiles, BlendOutputs, BlendSettings, ensemble_models
 from msci.logs import logged
+from msci.split_codecs import TargetFiles
 
 sm = snakemake  # noqa: F821
 models = sm.params.models
@@ -11,8 +12,7 @@ with logged(sm.log[0]):
             oof=dict(zip(models, sm.input.oof, strict=True)),
             test=dict(zip(models, sm.input.test, strict=True)),
             day_out=dict(zip(models, sm.input.day_out, strict=True)),
-            targets=sm.input.codes,
-            codec=sm.input.codec,
+            targets=TargetFiles(sm.input.codes, sm.input.codec, sm.input.split_codes, sm.input.split_codecs),
             cells=sm.input.cells,
             folds=sm.input.folds,
         ),

@@ -4,7 +4,8 @@ from msci.logs import logged
 from msci.report import write_report
 
 sm = snakemake  # noqa: F821
-keys = ("cells", "targets", "codec", "adversarial", "adversarial_metrics", "cell_type_metrics", "ensemble_metrics")
+keys = ("cells", "targets", "codes", "codec", "split_codes", "split_codecs", "adversarial", "adversarial_metrics",
+        "cell_type_metrics", "ensemble_metrics")
 with logged(sm.log[0]):
     modalities = {
         m: {**{k: sm.input[f"{m}_{k}"] for k in keys},

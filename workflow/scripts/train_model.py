@@ -1,6 +1,7 @@
 """Rule train_model: cross-validate one configured model on one modality."""
 
 from msci.logs import logged
+from msci.split_codecs import TargetFiles
 from msci.training import train_model
 
 sm = snakemake  # noqa: F821
@@ -9,8 +10,7 @@ with logged(sm.log[0]):
         sm.params.type,
         sm.params.hyper,
         sm.input.features,
-        sm.input.codes,
-        sm.input.codec,
+        TargetFiles(sm.input.codes, sm.input.codec, sm.input.split_codes, sm.input.split_codecs),
         sm.input.cells,
         sm.input.folds,
         out_oof=sm.output.oof,

@@ -6,6 +6,10 @@ early-stops on the last one), and ``predict(X)``. Early-stopping models pick the
 an inner split of each fold's training cells, never on the fold they are scored on; the scored fold
 is passed as an earlier eval set only to be watched, which shows how much picking the epoch on it —
 the original solution's way — would have overstated the score.
+
+Targets may differ per split (:class:`SplitTargets`): with compressed targets each fold trains on codes
+of a codec fit without its held-out cells (:mod:`msci.split_codecs`), so its OOF rows stay in its own
+code space and its test predictions are mapped into the global one before they are averaged.
 """
 
 from __future__ import annotations
@@ -15,34 +19,67 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
-from msci.metrics import mean_row_pearson, row_pearson
+from msci.metrics import row_pearson
 from msci.validation.folds import inner_split
 
 log = logging.getLogger(__name__)
 
 
+class SplitTargets(Protocol):
+    """What each CV split trains on and is scored against, and how its predictions reach the global space."""
+
+    def codes(self, split: int | str) -> tuple[np.ndarray, np.ndarray | None]:
+        """Every training cell's targets (cells × targets) and per-cell ρ (or ``None``) for a split."""
+        ...
+
+    def to_global(self, split: int | str, pred: np.ndarray) -> np.ndarray:
+        """The split's test predictions in the space the fold models' predictions are averaged in."""
+        ...
+
+
+@dataclass
+class SameTargets:
+    """One target matrix (and ρ) for every split: exact targets, or codes of one codec."""
+
+    Y: np.ndarray
+    rho: np.ndarray | None = None
+
+    def codes(self, split: int | str) -> tuple[np.ndarray, np.ndarray | None]:
+        return self.Y, self.rho
+
+    def to_global(self, split: int | str, pred: np.ndarray) -> np.ndarray:
+        return pred
+
+
 @dataclass
 class CVResult:
+    """OOF predictions (each row from the fold that held it out), fold-averaged test predictions, scores.
+
+    ``pearson``: each training cell's exact Pearson (ρ applied) against its truth under its fold's targets.
+    """
+
     oof: np.ndarray
     test: np.ndarray
     fold_scores: list[float]
     fit_seconds: float
     fold_info: list[dict[str, Any]] = field(default_factory=list)
+    pearson: np.ndarray | None = None
 
 
 @dataclass
 class HeldOut:
-    """Predictions of the cells a model never saw while training or choosing its epoch."""
+    """Predictions of the cells a model never saw while training or choosing its epoch (``pearson``: per cell)."""
 
     pred: np.ndarray
     score: float
     info: dict[str, Any]
     test: np.ndarray | None = None
+    pearson: np.ndarray | None = None
 
 
 def stops_early(model) -> bool:
@@ -78,40 +115,50 @@ def fit_held_out(model, X: np.ndarray, Y: np.ndarray, train: np.ndarray, valid: 
     else:
         model.fit(X[train], Y[train])
     pred = model.predict(X[valid])
-    score = mean_row_pearson(Y[valid], pred, w_va)
+    r = row_pearson(Y[valid], pred) * (w_va if w_va is not None else 1.0)
+    score = float(r.mean()) if len(r) else float("nan")
     test = model.predict(X_test) if X_test is not None else None
     info.update(pearson=score, seconds=time.perf_counter() - t0, **getattr(model, "fit_info_", {}))
-    return HeldOut(pred, score, info, test)
+    return HeldOut(pred, score, info, test, r)
 
 
-def cross_validate(make_model: Callable[[int], Any], X: np.ndarray, Y: np.ndarray, folds: np.ndarray,
+def cross_validate(make_model: Callable[[int], Any], X: np.ndarray, Y: np.ndarray | SplitTargets, folds: np.ndarray,
                    X_test: np.ndarray, rho: np.ndarray | None = None, stop_labels: np.ndarray | None = None,
                    stop_fraction: float = 0.1, seed: int = 0) -> CVResult:
     """Train one model per fold; OOF rows come from the fold that held them out.
 
     Test predictions are the mean over folds of each fold model's ``predict`` (models that
-    early-stop restore their best checkpoint before predicting). ``Y`` may be target codes
-    (:mod:`msci.target_codes`); ``rho`` then turns their Pearson into the genes' exact Pearson.
+    early-stop restore their best checkpoint before predicting), mapped into the global space first.
+    ``Y``: one target matrix for every fold (``rho`` per cell turns the Pearson of codes into the genes'
+    exact Pearson), or :class:`SplitTargets` giving each fold its own (one fold's in memory at a time).
     ``stop_labels``/``stop_fraction``/``seed``: the inner early-stopping split (:func:`fit_held_out`).
     """
+    if hasattr(Y, "to_global") and rho is not None:
+        raise ValueError("rho comes with the split targets: give it only with one target matrix")
+    targets = Y if hasattr(Y, "to_global") else SameTargets(np.asarray(Y), rho)
     folds = np.asarray(folds)
     ks = np.unique(folds[folds >= 0])
     if len(ks) < 2:
         raise ValueError("cross-validation needs at least two folds")
-    oof = np.zeros(Y.shape, dtype=np.float32)
-    test = np.zeros((X_test.shape[0], Y.shape[1]), dtype=np.float64)
+    oof, test, pearson = None, np.zeros((X_test.shape[0], 0)), np.zeros(len(folds))
     scores, info = [], []
     t0 = time.perf_counter()
     for k in ks:
+        Y_k, rho_k = targets.codes(int(k))
         tr, va = np.flatnonzero(folds != k), np.flatnonzero(folds == k)
-        held = fit_held_out(make_model(int(k)), X, Y, tr, va, rho, stop_labels, stop_fraction, seed + int(k), X_test)
-        oof[va] = held.pred
-        test += held.test / len(ks)
+        held = fit_held_out(make_model(int(k)), X, Y_k, tr, va, rho_k, stop_labels, stop_fraction, seed + int(k),
+                            X_test)
+        del Y_k  # before the next fold's are read: one fold's targets in memory at a time
+        if oof is None:
+            oof = np.zeros((len(folds), held.pred.shape[1]), dtype=np.float32)
+            test = np.zeros((X_test.shape[0], held.pred.shape[1]), dtype=np.float64)
+        oof[va], pearson[va] = held.pred, held.pearson
+        test += targets.to_global(int(k), held.test) / len(ks)
         scores.append(held.score)
         info.append({"fold": int(k), "n_valid": int(len(va)), **held.info})
         log.info("fold %d/%d: %d train, %d valid cells, Pearson %.4f (%.1f s)", k + 1, len(ks), len(tr), len(va),
                  held.score, held.info["seconds"])
-    return CVResult(oof, test.astype(np.float32), scores, time.perf_counter() - t0, info)
+    return CVResult(oof, test.astype(np.float32), scores, time.perf_counter() - t0, info, pearson)
 
 
 def stopping_overstatement(result: CVResult) -> dict[str, float] | None:

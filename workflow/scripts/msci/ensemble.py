@@ -11,6 +11,10 @@ out-of-sample: weights fit on the cells of even folds and scored on odd folds an
 (``cv_pearson_holdout``, the mean over ``n_seeds`` repetitions of the seeded search, whose spread is
 reported), set against the best single model chosen the same way. ``cv_pearson_day_out`` blends the models'
 day-out predictions (trained without the latest training day) with weights fit on the other days.
+
+With compressed targets an OOF row is in the code space of the fold that held its cell out
+(:mod:`msci.split_codecs`): blending and scoring are row-wise, so OOF rows are scored against that
+fold's codes of the cell (the held-out truth) and day-out rows against the day-out split's.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from msci.cv import row_metrics
 from msci.io.artifacts import write_json
 from msci.io.matrix import MatrixFile, MatrixWriter
 from msci.metrics import row_pearson
+from msci.split_codecs import TargetFiles, load_split_codes
 from msci.target_codes import TargetCodec, load_codec
 
 log = logging.getLogger(__name__)
@@ -158,8 +163,7 @@ class BlendFiles:
     oof: Mapping[str, str]
     test: Mapping[str, str]
     day_out: Mapping[str, str]
-    targets: str
-    codec: str
+    targets: TargetFiles
     cells: str
     folds: str
 
@@ -176,7 +180,11 @@ class BlendOutputs:
 
 @dataclass
 class Models:
-    """The blended models' prediction files beside the training targets, checked to name the same cells and targets."""
+    """The blended models' prediction files beside the training targets, checked to name the same cells and targets.
+
+    ``targets``/``rho``: the OOF truth (each cell under the codec of the fold holding it out) and its ρ;
+    ``day_out_targets``/``day_out_rho``: every cell under the day-out split's codec (read the day-out rows).
+    """
 
     names: list[str]
     targets: MatrixFile
@@ -184,6 +192,8 @@ class Models:
     test: list[MatrixFile]
     codec: TargetCodec
     rho: np.ndarray
+    day_out_targets: MatrixFile
+    day_out_rho: np.ndarray
 
 
 @dataclass
@@ -216,12 +226,11 @@ WeightSearch = Callable[[FitCells, np.ndarray, int], np.ndarray]
 def open_models(files: BlendFiles) -> Models:
     """Open every prediction file and refuse any whose cells or targets differ from the training targets'."""
     names = list(files.oof)
-    targets = MatrixFile(files.targets)
+    splits = load_split_codes(files.targets)
+    targets, rho = splits.truth()
     oof = [MatrixFile(files.oof[n]) for n in names]
     test = [MatrixFile(files.test[n]) for n in names]
-    codec, codec_cells, rho = load_codec(files.codec)
-    if list(codec_cells) != list(targets.obs_names):
-        raise ValueError(f"{files.codec}: cells differ from {targets.path}")
+    codec = load_codec(files.targets.codec)[0]
     for f in oof + test:
         if list(f.var_names) != list(targets.var_names):
             raise ValueError(f"{f.path}: targets differ from {targets.path}")
@@ -231,7 +240,7 @@ def open_models(files: BlendFiles) -> Models:
     for f in test[1:]:
         if list(f.obs_names) != list(test[0].obs_names):
             raise ValueError(f"{f.path}: test cells differ from {test[0].path}")
-    return Models(names, targets, oof, test, codec, rho)
+    return Models(names, targets, oof, test, codec, rho, *splits.day_out_truth())
 
 
 def weight_search(settings: BlendSettings, names: Sequence[str]) -> WeightSearch:
@@ -307,13 +316,14 @@ def day_out_scores(paths: Mapping[str, str], models: Models, folds: pd.DataFrame
     r_blend, r_single = np.zeros(len(rows)), np.zeros((len(names), len(rows)))
     for start in range(0, len(rows), chunk_rows):
         stop = min(start + chunk_rows, len(rows))
-        y = np.asarray(targets.read_rows(rows[start:stop], chunk_rows), dtype=np.float32)
+        y = np.asarray(models.day_out_targets.read_rows(rows[start:stop], chunk_rows), dtype=np.float32)
         blocks = [p.block(start, stop) for p in preds]
         r_blend[start:stop] = row_pearson(y, blend(blocks, w))
         for i, b in enumerate(blocks):
             r_single[i, start:stop] = row_pearson(y, b)
-    out["blend"] = float((r_blend * models.rho[rows]).mean())
-    out["models"] = {nm: float((r_single[i] * models.rho[rows]).mean()) for i, nm in enumerate(names)}
+    rho = models.day_out_rho[rows]
+    out["blend"] = float((r_blend * rho).mean())
+    out["models"] = {nm: float((r_single[i] * rho).mean()) for i, nm in enumerate(names)}
     return out
 
 

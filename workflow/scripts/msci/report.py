@@ -11,7 +11,7 @@ import base64
 import html
 import io
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -24,7 +24,7 @@ import pandas as pd  # noqa: E402
 from msci.io.artifacts import atomic_path  # noqa: E402
 from msci.io.matrix import MatrixFile  # noqa: E402
 from msci.metrics import ColumnPearson  # noqa: E402
-from msci.target_codes import TargetCodec, load_codec  # noqa: E402
+from msci.split_codecs import TargetFiles, load_split_codes  # noqa: E402
 
 
 def _png(fig) -> str:
@@ -98,12 +98,17 @@ def weights_plot(weights: Mapping[str, float]) -> str:
     return _png(fig)
 
 
-def per_target_pearson(oofs: Mapping[str, MatrixFile], weights: Mapping[str, float], codec: TargetCodec,
+# Gene values of OOF prediction rows start:stop (codes decoded by the codec of the fold that held each cell out).
+Decode = Callable[[int, int, np.ndarray], np.ndarray]
+
+
+def per_target_pearson(oofs: Mapping[str, MatrixFile], weights: Mapping[str, float], decode: Decode,
                        targets: MatrixFile, chunk_rows: int = 2048) -> pd.Series:
     """Pearson across cells of each target between the blend's OOF predictions and the targets, by row blocks.
 
     The blend here is the weighted sum of the models' own (unstandardised) predictions: standardising
     each cell's profile, as the blend for the per-cell metric does, would distort comparisons across cells.
+    ``decode`` turns each block's blended rows into gene values (:meth:`SplitCodes.decode_held_out`).
     """
     for f in oofs.values():
         if list(f.obs_names) != list(targets.obs_names):
@@ -114,7 +119,7 @@ def per_target_pearson(oofs: Mapping[str, MatrixFile], weights: Mapping[str, flo
         y = y.toarray() if hasattr(y, "toarray") else y
         raw = sum(np.float32(weights.get(n, 0.0) / total) * np.asarray(f.read(start, stop), dtype=np.float32)
                   for n, f in oofs.items() if weights.get(n, 0.0) > 0)
-        acc.update(y, codec.decode(raw))
+        acc.update(y, decode(start, stop, raw))
     return pd.Series(acc.result(), index=targets.var_names)
 
 
@@ -154,11 +159,22 @@ def score_section(score: Mapping[str, Mapping]) -> list[str]:
             _table([{"task": k, **v} for k, v in score.items()], ["task", "public", "private"])]
 
 
+def per_target_section(paths: Mapping[str, object], weights: Mapping[str, float]) -> str:
+    """The per-target Pearson plot of the blend's OOF predictions, with a caption saying how they were decoded."""
+    splits = load_split_codes(TargetFiles(*(str(paths[k]) for k in ("codes", "codec", "split_codes", "split_codecs"))))
+    r = per_target_pearson({n: MatrixFile(p) for n, p in paths["oofs"].items()}, weights, splits.decode_held_out,
+                           MatrixFile(paths["targets"]))
+    how = "" if splits.exact else ("; each cell's row decoded from codes by the codec of the fold that held it out "
+                                   "(fit without it), so each profile is centred")
+    return ("<p>Pearson across cells of each target, for the blend weights applied to the models' own "
+            f"(unstandardised) OOF predictions{how}.</p>" + per_target_plot(r))
+
+
 def write_report(out_path: str, modalities: Mapping[str, Mapping[str, object]], score_path: str | None = None,
                  own_data: bool = False) -> None:
     """Write the page. ``modalities[m]`` holds paths: ``cells, adversarial, adversarial_metrics,
-    cell_type_metrics, ensemble_metrics, codec, targets``, ``models`` (name → metrics.json) and
-    ``oofs`` (blended model name → oof.h5ad)."""
+    cell_type_metrics, ensemble_metrics, codes, codec, split_codes, split_codecs, targets``, ``models``
+    (name → metrics.json) and ``oofs`` (blended model name → oof.h5ad)."""
     parts = ["<h1>msci report</h1>"]
     if set(modalities) != {"cite", "multi"} and not own_data:
         parts.append(f"<p><b>One-modality run:</b> the submission holds the evaluation rows of "
@@ -207,14 +223,7 @@ def write_report(out_path: str, modalities: Mapping[str, Mapping[str, object]], 
                   + (f"; with whole-matrix standardisation {_fmt(ens['cv_pearson_matrix_standardized_in_sample'])}"
                      if "cv_pearson_matrix_standardized_in_sample" in ens else "") + ".</p>",
                   "<h3>Blend weights</h3>", weights_plot(ens["weights"]),
-                  "<h3>Per-target Pearson of the blend</h3>",
-                  "<p>Pearson across cells of each target, for the blend weights applied to the models' own "
-                  "(unstandardised) OOF predictions" + ("; decoded from codes, each cell's profile is centred"
-                                                         if load_codec(paths["codec"])[0].decoder is not None
-                                                         else "") + ".</p>",
-                  per_target_plot(per_target_pearson({n: MatrixFile(p) for n, p in paths["oofs"].items()},
-                                                     ens["weights"], load_codec(paths["codec"])[0],
-                                                     MatrixFile(paths["targets"])))]
+                  "<h3>Per-target Pearson of the blend</h3>", per_target_section(paths, ens["weights"])]
     style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
              "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
              "text-align:right}img{max-width:100%;display:block;margin:.5em 0}")

@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
-from msci.chunked_svd import randomized_svd_by_groups
-from msci.io.artifacts import atomic_path
+from msci.chunked_svd import RowSubset, randomized_svd_by_groups
+from msci.io.artifacts import write_npz
 from msci.io.matrix import MatrixFile, MatrixWriter
 
 log = logging.getLogger(__name__)
@@ -62,11 +63,9 @@ class TargetCodec:
 
     def save(self, path: str | os.PathLike, cells: np.ndarray, rho: np.ndarray) -> None:
         """Write the codec and each training cell's ρ as ``.npz``, atomically."""
-        with atomic_path(path) as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, method=np.array(self.method), target_names=np.asarray(self.target_names, dtype=str),
-                         decoder=self.decoder if self.decoder is not None else np.zeros((0, 0), np.float32),
-                         cells=np.asarray(cells, dtype=str), rho=np.asarray(rho, dtype=np.float32))
+        write_npz(path, method=np.array(self.method), target_names=np.asarray(self.target_names, dtype=str),
+                  decoder=self.decoder if self.decoder is not None else np.zeros((0, 0), np.float32),
+                  cells=np.asarray(cells, dtype=str), rho=np.asarray(rho, dtype=np.float32))
 
 
 def load_codec(path: str | os.PathLike) -> tuple[TargetCodec, np.ndarray, np.ndarray]:
@@ -90,8 +89,8 @@ def helmert(n: int) -> np.ndarray:
 
 
 def fit_codec(targets: MatrixFile, *, method: str, n_components: int, n_iter: int, chunk_rows: int,
-              seed: int) -> TargetCodec:
-    """Fit the codec on the training targets, reading them in row chunks.
+              seed: int, rows: np.ndarray | None = None) -> TargetCodec:
+    """Fit the codec on the training targets (or on the rows where the mask ``rows`` is true), in row chunks.
 
     ``n_components`` is capped at ``min(n_cells, n_targets) − 1`` (the rank of the centred matrix).
     """
@@ -100,18 +99,34 @@ def fit_codec(targets: MatrixFile, *, method: str, n_components: int, n_iter: in
         return TargetCodec(names, None, "none")
     if method != "svd":
         raise ValueError(f"target compression must be one of {', '.join(METHODS)}, not {method!r}")
-    n, g = targets.shape
+    source = targets if rows is None else RowSubset(targets, rows)
+    n, g = source.shape
     k = min(int(n_components), n - 1, g - 1)
     if k < 1:
         raise ValueError(f"{targets.path}: too few cells or targets ({n} × {g}) for an SVD of the targets")
     if k < n_components:
         log.info("target SVD: %d components requested, %d possible for %d cells × %d targets",
                  n_components, k, n, g)
-    chunks = lambda: (_centred(b) for _, _, b in targets.iter_chunks(chunk_rows))  # noqa: E731
+    chunks = lambda: (_centred(b) for _, _, b in source.iter_chunks(chunk_rows))  # noqa: E731
     (res,) = randomized_svd_by_groups(chunks, n, [np.arange(g)], [k], n_iter=n_iter, seed=seed)
     basis = res["components"].astype(np.float64)  # k × G, orthonormal rows ⊥ ones
     decoder = (helmert(k + 1).T @ basis).astype(np.float32)  # (k+1) × G
     return TargetCodec(names, decoder, "svd")
+
+
+def encode_chunks(targets: MatrixFile, codec: TargetCodec,
+                  chunk_rows: int) -> Iterator[tuple[int, int, np.ndarray, np.ndarray]]:
+    """``(start, stop, codes, ρ)`` of every training cell under ``codec``, one row chunk at a time."""
+    for start, stop, block in targets.iter_chunks(chunk_rows):
+        if codec.decoder is None:
+            dense = np.asarray(block.toarray() if hasattr(block, "toarray") else block, np.float32)
+            yield start, stop, dense, np.ones(stop - start)
+            continue
+        yc = _centred(block)
+        codes = yc @ codec.decoder.T  # = (yc Bᵀ) Q since decoder = Qᵀ B
+        norm = np.sqrt(np.einsum("ij,ij->i", yc, yc, dtype=np.float64))
+        held = np.sqrt(np.einsum("ij,ij->i", codes, codes, dtype=np.float64))
+        yield start, stop, codes.astype(np.float32), np.divide(held, norm, out=np.zeros_like(held), where=norm > 0)
 
 
 def encode_targets(targets_path: str, out_codes: str, out_codec: str, method: str = "svd",
@@ -125,19 +140,10 @@ def encode_targets(targets_path: str, out_codes: str, out_codec: str, method: st
     codec = fit_codec(targets, method=method, n_components=n_components, n_iter=n_iter, chunk_rows=chunk_rows,
                       seed=seed)
     rho = np.ones(targets.n_rows, dtype=np.float64)
-    helm_basis = None if codec.decoder is None else codec.decoder  # (k+1) × G; codes = centred y @ decoderᵀ
     with MatrixWriter(out_codes, codec.code_names) as w:
-        for start, stop, block in targets.iter_chunks(chunk_rows):
-            if helm_basis is None:
-                w.append(np.asarray(block.toarray() if hasattr(block, "toarray") else block, np.float32),
-                         targets.obs_names[start:stop])
-                continue
-            yc = _centred(block)
-            codes = yc @ helm_basis.T  # = (yc Bᵀ) Q since decoder = Qᵀ B
-            norm = np.sqrt(np.einsum("ij,ij->i", yc, yc, dtype=np.float64))
-            held = np.sqrt(np.einsum("ij,ij->i", codes, codes, dtype=np.float64))
-            rho[start:stop] = np.divide(held, norm, out=np.zeros_like(held), where=norm > 0)
-            w.append(codes.astype(np.float32), targets.obs_names[start:stop])
+        for start, stop, codes, r in encode_chunks(targets, codec, chunk_rows):
+            w.append(codes, targets.obs_names[start:stop])
+            rho[start:stop] = r
     codec.save(out_codec, targets.obs_names, rho)
     summary = {"method": codec.method, "n_targets": len(codec.target_names), "n_codes": codec.n_codes,
                "mean_rho": float(rho.mean()), "min_rho": float(rho.min()) if len(rho) else None}

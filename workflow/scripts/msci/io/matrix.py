@@ -3,7 +3,8 @@
 Every matrix the workflow writes (ingested inputs and targets, target codes, out-of-fold and test
 predictions) is an ``.h5ad`` encoded by anndata's own element API (``write_elem``, and
 ``sparse_dataset(...).append`` for chunked CSR), so it opens in scanpy with ``anndata.read_h5ad`` and
-reads back by row slices in memory bounded by one chunk.
+reads back by row slices in memory bounded by one chunk. Dense layers (``adata.layers[name]``) are
+written row block by row block beside ``X`` and read the same way.
 """
 
 from __future__ import annotations
@@ -41,8 +42,8 @@ class MatrixWriter:
 
     Use as a context manager. Dense blocks give a dense ``X``; ``sparse=True`` stores CSR (blocks may
     be dense or sparse; a 64-bit ``indptr``, so any number of non-zeros fits). ``obs`` columns and
-    ``uns`` entries given to :meth:`set_obs` / the constructor are written at close. Memory stays
-    bounded by one block.
+    ``uns`` entries given to :meth:`set_obs` / the constructor are written at close. Dense layers are
+    appended with :meth:`append_layer` (same rows as ``X``, checked at close). Memory stays bounded by one block.
     """
 
     def __init__(self, path: str | os.PathLike, var_names: Sequence[str], sparse: bool = False,
@@ -60,6 +61,7 @@ class MatrixWriter:
         self._h5 = h5py.File(self._tmp, "w")
         self._obs: list[np.ndarray] = []
         self._obs_columns: pd.DataFrame | None = None
+        self._layers: dict[str, h5py.Dataset] = {}
         p = len(self.var_names)
         if self.sparse:
             write_elem(self._h5, "X", sp.csr_matrix((0, p), dtype=self.dtype), dataset_kwargs={"chunks": (1 << 18,)})
@@ -68,8 +70,7 @@ class MatrixWriter:
             self._h5["X"].create_dataset("indptr", data=np.zeros(1, np.int64), maxshape=(None,), chunks=(1 << 16,))
             self._X = sparse_dataset(self._h5["X"])
         else:
-            write_elem(self._h5, "X", np.zeros((0, p), dtype=self.dtype),
-                       dataset_kwargs={"maxshape": (None, p), "chunks": (_row_chunk(p), max(p, 1))})
+            _dense_element(self._h5, "X", p, self.dtype)
         return self
 
     def append(self, block: np.ndarray | sp.spmatrix, obs_names: Sequence[str]) -> None:
@@ -85,11 +86,18 @@ class MatrixWriter:
             csr.sort_indices()
             self._X.append(csr)
         else:
-            ds = self._h5["X"]
-            start = ds.shape[0]
-            ds.resize((start + n, ds.shape[1]))
             dense = block.toarray() if sp.issparse(block) else np.asarray(block)
-            ds[start:] = dense.astype(self.dtype, copy=False)
+            _append_rows(self._h5["X"], dense.astype(self.dtype, copy=False))
+
+    def append_layer(self, name: str, block: np.ndarray) -> None:
+        """Append dense rows ``block`` to layer ``name`` (its rows are the cells of ``X``, in the same order)."""
+        if block.shape[1] != len(self.var_names):
+            raise ValueError(f"layer {name}: block has {block.shape[1]} columns, expected {len(self.var_names)}")
+        if name not in self._layers:
+            if not self._layers:
+                write_elem(self._h5, "layers", {})
+            self._layers[name] = _dense_element(self._h5["layers"], name, len(self.var_names), self.dtype)
+        _append_rows(self._layers[name], np.asarray(block).astype(self.dtype, copy=False))
 
     def set_obs(self, columns: pd.DataFrame) -> None:
         """Per-cell annotation columns (rows in the order cells were appended) written to ``obs``."""
@@ -99,21 +107,46 @@ class MatrixWriter:
         assert self._stack is not None
         try:
             if exc_type is None:
-                obs = _names_frame(np.concatenate(self._obs) if self._obs else [])
-                if self._obs_columns is not None:
-                    if len(self._obs_columns) != len(obs):
-                        raise ValueError(f"obs has {len(self._obs_columns)} rows, the matrix {len(obs)}")
-                    for c in self._obs_columns.columns:
-                        obs[c] = self._obs_columns[c].to_numpy()
-                write_elem(self._h5, "obs", obs)
-                write_elem(self._h5, "var", _names_frame(self.var_names))
-                for name in _EMPTY_ELEMENTS:
-                    write_elem(self._h5, name, {})
-                write_elem(self._h5, "uns", self.uns)
-                self._h5.attrs.update({"encoding-type": "anndata", "encoding-version": "0.1.0"})
+                self._finish()
+        except BaseException as err:  # a file that fails to finish is not left behind either
             self._h5.close()
-        finally:
-            self._stack.__exit__(exc_type, exc, tb)
+            self._stack.__exit__(type(err), err, err.__traceback__)
+            raise
+        self._h5.close()
+        self._stack.__exit__(exc_type, exc, tb)
+
+    def _finish(self) -> None:
+        """Write obs, var, uns and the empty elements; refuse obs columns or layers whose rows differ from X's."""
+        obs = _names_frame(np.concatenate(self._obs) if self._obs else [])
+        if self._obs_columns is not None:
+            if len(self._obs_columns) != len(obs):
+                raise ValueError(f"obs has {len(self._obs_columns)} rows, the matrix {len(obs)}")
+            for c in self._obs_columns.columns:
+                obs[c] = self._obs_columns[c].to_numpy()
+        for name, layer in self._layers.items():
+            if layer.shape[0] != len(obs):
+                raise ValueError(f"layer {name} has {layer.shape[0]} rows, X {len(obs)}")
+        write_elem(self._h5, "obs", obs)
+        write_elem(self._h5, "var", _names_frame(self.var_names))
+        for name in _EMPTY_ELEMENTS:
+            if name not in self._h5:
+                write_elem(self._h5, name, {})
+        write_elem(self._h5, "uns", self.uns)
+        self._h5.attrs.update({"encoding-type": "anndata", "encoding-version": "0.1.0"})
+
+
+def _dense_element(group: h5py.Group, name: str, n_cols: int, dtype: np.dtype) -> h5py.Dataset:
+    """An empty, row-resizable dense array element ``group[name]`` in anndata's encoding."""
+    write_elem(group, name, np.zeros((0, n_cols), dtype=dtype),
+               dataset_kwargs={"maxshape": (None, n_cols), "chunks": (_row_chunk(n_cols), max(n_cols, 1))})
+    return group[name]
+
+
+def _append_rows(ds: h5py.Dataset, block: np.ndarray) -> None:
+    """Rows appended to a resizable dense dataset."""
+    start = ds.shape[0]
+    ds.resize((start + block.shape[0], ds.shape[1]))
+    ds[start:] = block
 
 
 def write_matrix(path: str | os.PathLike, X: np.ndarray | sp.spmatrix, obs_names: Sequence[str],
@@ -176,12 +209,18 @@ class ElementRows:
 
 
 class MatrixFile:
-    """Read access to a matrix written by :class:`MatrixWriter` (or any h5ad with dense/sparse ``X``)."""
+    """Read access to a matrix written by :class:`MatrixWriter` (or any h5ad with dense/sparse ``X``).
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    ``layer``: read ``layers/<layer>`` instead of ``X`` (same cells and names).
+    """
+
+    def __init__(self, path: str | os.PathLike, layer: str | None = None) -> None:
         self.path = Path(path)
+        self.element = f"layers/{layer}" if layer else "X"
         with h5py.File(self.path, "r") as f:
-            x = ElementRows(f["X"])
+            if self.element not in f:
+                raise ValueError(f"{self.path}: no {self.element}")
+            x = ElementRows(f[self.element])
             self.sparse, self.shape = x.sparse, x.shape
             self.obs_names = frame_index(f["obs"])
             self.var_names = frame_index(f["var"])
@@ -194,12 +233,12 @@ class MatrixFile:
         """Rows ``start:stop`` (dense ndarray, or CSR for sparse files)."""
         stop = self.shape[0] if stop is None else min(stop, self.shape[0])
         with h5py.File(self.path, "r") as f:
-            return ElementRows(f["X"]).read(start, stop)
+            return ElementRows(f[self.element]).read(start, stop)
 
     def iter_chunks(self, chunk_rows: int = 4096) -> Iterator[tuple[int, int, np.ndarray | sp.csr_matrix]]:
         """Yield ``(start, stop, rows)`` over the whole matrix, one chunk in memory at a time."""
         with h5py.File(self.path, "r") as f:
-            x = ElementRows(f["X"])
+            x = ElementRows(f[self.element])
             for start in range(0, self.shape[0], chunk_rows):
                 stop = min(start + chunk_rows, self.shape[0])
                 yield start, stop, x.read(start, stop)
@@ -211,7 +250,7 @@ class MatrixFile:
         uniq, inverse = np.unique(rows, return_inverse=True)
         parts = []
         with h5py.File(self.path, "r") as f:
-            x = ElementRows(f["X"])
+            x = ElementRows(f[self.element])
             for c in np.unique(uniq // chunk_rows):
                 start = int(c) * chunk_rows
                 sel = uniq[(uniq >= start) & (uniq < start + chunk_rows)]
