@@ -400,7 +400,7 @@ def _input_rows(doc: dict) -> list[list[str]]:
     times = sb["ingest"]["seconds"] / sb["raw_read"]["seconds"]
     return [
         [f"ingest, Multiome at {doc['config']['peaks']:,} peaks (blosc)", cells, ingest[0],
-         f"{ingest[1]} ({rate:,.0f} rows/s)"],
+         f"{ingest[1]} ({rate:,.0f} cells/s)"],
         ["raw PyTables read of the same file (the limit)", cells, raw[0],
          f"{raw[1]} (ingest {times:.1f}× the raw read)"],
         ["`svd` (64 components, chunked) vs scikit-learn `TruncatedSVD` with the CSR in memory", f"{int(b):,} cells",
