@@ -47,7 +47,7 @@ def portable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [portable(v) for v in value]
     if isinstance(value, Path) or (isinstance(value, str) and os.path.isabs(value)):
-        path = Path(value).resolve()
+        path = Path(os.path.abspath(value))  # symlinks kept: the path as the user gave it
         if path.is_relative_to(REPO.parent):
             return os.path.relpath(path, REPO)
         return path.name
