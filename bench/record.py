@@ -39,6 +39,14 @@ def commit() -> str:
     return sha + ("+dirty" if dirty else "")
 
 
+_AT_START = commit()  # benches import this module first: the checkout their code came from
+
+
+def run_commit() -> str:
+    """The commit at the bench's start, ``+dirty`` as well when the checkout changed while it ran."""
+    return _AT_START if commit() == _AT_START else _AT_START.removesuffix("+dirty") + "+dirty"
+
+
 def portable(value: Any) -> Any:
     """``value`` with absolute paths made machine-independent: relative to the repository when inside it or
     beside it (the shared data next to the checkout), else just the last folder's name."""
@@ -67,7 +75,7 @@ def save(name: str, results: Any, config: Mapping[str, Any], results_dir: Path =
     """Write ``results_dir/NAME.json`` atomically (temp file + rename) with commit, UTC date, cores and config."""
     doc = {
         "bench": name,
-        "commit": commit(),
+        "commit": run_commit(),
         "date": _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
         "cores": os.cpu_count(),
         "config": portable(dict(config)),
