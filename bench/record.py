@@ -88,6 +88,7 @@ def save(name: str, results: Any, config: Mapping[str, Any], results_dir: Path =
         with os.fdopen(fd, "w") as f:
             json.dump(doc, f, indent=1, default=_plain)
             f.write("\n")
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would keep the results from other users of the checkout
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
