@@ -58,40 +58,46 @@ def _rule_of(comment: str) -> str:
 
 
 def test_workflow_through_slurm_matches_a_local_run_and_reruns_one_model(slurm, demo_run, tmp_path):
-    # The CITE task of the session's tiny demo data, as competition files, through SLURM with one CPU model
-    # (ridge) and one GPU model (the mlp, on ivis features, which need a GPU too), against the finished
-    # local tiny run: a model's artifacts depend on neither the Multiome task nor the other models. Each
-    # SLURM job costs seconds of polling, so the test keeps to the fewest jobs that show each behaviour.
+    # A copy of the session's finished tiny run, kept to one CPU model (ridge) and one GPU model (the mlp, on
+    # ivis features, which need a GPU too), with CITE's cell types, ivis features and models deleted: SLURM
+    # runs those again (the cell types as one group job), the blends and the submission, and must write what
+    # the local run wrote. A model's artifacts depend on neither the other models nor on which of
+    # their inputs were made where. Each SLURM job costs seconds of polling, so the test keeps to the fewest
+    # jobs that show each behaviour.
     local, cluster = demo_run, tmp_path / "cluster"
-    cluster.mkdir()
-    data = local / "resources" / "demo" / "data"
+    shutil.copytree(local, cluster, symlinks=True)
+    cite = cluster / "results" / "cite"
+    for path in [*cite.glob("cell_type.*"), *(cite / "features" / f"{f}.parquet" for f in ("cell_type", "ivis"))]:
+        path.unlink()
+    shutil.rmtree(cite / "models")
     snakefile, tiny = workflow_with_models(tmp_path, SLURM_MODELS)
-    args = ("-s", str(snakefile), "--configfile", str(tiny), *SLURM_ARGS, "--config", "modalities=[cite]",
-            f"data_dir={data}")
+    args = ("-s", str(snakefile), "--configfile", str(tiny), *SLURM_ARGS, "--", "results/submission.csv")
     before = set(submitted_jobs()["job_id"])
     run_snakemake(cluster, *args)
     jobs = submitted_jobs()
     jobs = jobs[~jobs["job_id"].isin(before)]
-    assert len(jobs) >= 10 and (jobs["state"] == "COMPLETED").all(), jobs
+    assert (jobs["state"] == "COMPLETED").all(), jobs
     rules = jobs["comment"].map(_rule_of)
+    # The group job cell_type runs both its rules (rules cell_type and features_cell_type).
+    assert sorted(rules) == ["cell_type_cell_type_features_cell_type", "ensemble", "ensemble", "features_ivis",
+                             "submission", "train_model", "train_model"], jobs
     gpu = jobs["gres"].str.contains("gpu")
-    assert gpu[rules == "features_ivis"].all() and (rules == "features_ivis").sum() == 1
+    assert gpu[rules == "features_ivis"].all()
     trained = jobs[rules == "train_model"]
-    assert gpu[trained.index].sum() == 1  # the mlp asks for a GPU; ridge does not
-    assert (~gpu[trained.index]).sum() == 1
-    # Same config and seed: byte-identical predictions of every model.
-    outputs = sorted(p.relative_to(cluster) for p in (cluster / "results" / "cite" / "models").glob("*/*.h5ad"))
-    assert len(outputs) == 3 * len(SLURM_MODELS)
+    assert gpu[trained.index].sum() == 1 and trained.loc[gpu[trained.index], "comment"].str.contains("mlp").all()
+    # Same config and seed: byte-identical features and predictions of every model.
+    outputs = sorted(p.relative_to(cluster) for p in [*cite.glob("models/*/*.h5ad"), *cite.glob("features/*.parquet")])
+    assert len(outputs) == 3 * len(SLURM_MODELS) + 5
     for path in outputs:
         assert (cluster / path).read_bytes() == (local / path).read_bytes(), path
-    ev = pd.read_csv(data / "evaluation_ids.csv")
+    ev = pd.read_csv(cluster / "resources" / "demo" / "data" / "evaluation_ids.csv")
     sub = pd.read_csv(cluster / "results" / "submission.csv")
-    cite_rows = ev.loc[ev["cell_id"].isin(pd.read_hdf(data / "test_cite_inputs.h5").index), "row_id"]
-    assert list(sub["row_id"]) == list(cite_rows) and sub["target"].notna().all()
+    assert list(sub["row_id"]) == list(ev["row_id"]) and sub["target"].notna().all()
     # A partial rerun through SLURM: only that model and what follows it are submitted.
     before = set(submitted_jobs()["job_id"])
-    run_snakemake(cluster, *args, "models={mlp: {params: {dropout: 0.2}}}")
+    run_snakemake(cluster, *args[:-2], "--config", "models={mlp: {modality_params: {cite: {dropout: 0.2}}}}",
+                  *args[-2:])
     again = submitted_jobs()
     again = again[~again["job_id"].isin(before)]
-    assert sorted(again["comment"].map(_rule_of)) == ["ensemble", "report", "submission", "train_model"], again
+    assert sorted(again["comment"].map(_rule_of)) == ["ensemble", "submission", "train_model"], again
     assert again["comment"].str.contains("mlp").sum() == 1

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
 import pytest
 import yaml
 from conftest import REPO, run_snakemake
 
 from msci.models.registry import parameter_defaults, schema_text
 
-
-@pytest.mark.parametrize(("override", "message"), [
+MISTAKES = [
     ({"ensemble": {"n_trails": 50}}, "'n_trails' was unexpected"),
     ({"folds": {"n_split": 5}}, "'n_split' was unexpected"),
     ({"targets": {"compress": {"multi": "pca"}}}, "'pca' is not one of"),
@@ -40,14 +44,29 @@ from msci.models.registry import parameter_defaults, schema_text
       "data_dir": "comp"}, "give either data_dir (competition files) or input (your own data), not both"),
     ({"input": {"cite": {"format": "anndata", "inputs": "a.h5ad", "targets": "b.h5ad"}}, "modalities": ["cite"],
       "ensemble": {"external": [{"path": "other.csv", "weight": 1}]}}, "an own-data run (input:) has none"),
-])
-def test_config_mistake_fails_at_dag_build_naming_it(tmp_path, override, message):
-    path = tmp_path / "bad.yaml"
-    path.write_text(yaml.safe_dump(override))
-    proc = run_snakemake(tmp_path, "--configfile", str(path), "-n", check=False)
+]
+
+
+@pytest.fixture(scope="module")
+def mistake_runs(tmp_path_factory) -> list[tuple[Path, subprocess.CompletedProcess]]:
+    """Each mistake's dry run in a folder of its own, all started together: each is seconds of DAG build."""
+    def dry(override: dict) -> tuple[Path, subprocess.CompletedProcess]:
+        folder = tmp_path_factory.mktemp("mistake")
+        path = folder / "bad.yaml"
+        path.write_text(yaml.safe_dump(override))
+        return folder, run_snakemake(folder, "--configfile", str(path), "-n", check=False)
+
+    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 1)) as pool:
+        return list(pool.map(dry, [override for override, _ in MISTAKES]))
+
+
+@pytest.mark.parametrize(("override", "message"), MISTAKES)
+def test_config_mistake_fails_at_dag_build_naming_it(mistake_runs, override, message):
+    folder, proc = mistake_runs[MISTAKES.index((override, message))]
+    assert yaml.safe_load((folder / "bad.yaml").read_text()) == override
     assert proc.returncode != 0
     assert message in proc.stdout + proc.stderr
-    assert not (tmp_path / "results").exists() and not (tmp_path / "resources").exists()
+    assert not (folder / "results").exists() and not (folder / "resources").exists()
 
 
 def test_fixed_weights_for_some_models_of_each_modality_pass(tmp_path):

@@ -1,3 +1,4 @@
+import json
 import shutil
 import subprocess
 import sys
@@ -47,16 +48,28 @@ def test_hash_changes_with_a_reached_module_and_not_with_others(tmp_path):
 
 def test_every_module_python_loads_for_a_wrapper_is_in_its_derived_set():
     """An independent check: what the interpreter really imports is covered by the derived set."""
-    for script in sorted(SCRIPTS.glob("*.py")):
-        imports = [ln for ln in script.read_text().splitlines() if ln.startswith(("from msci", "import msci"))]
-        probe = textwrap.dedent(f"""
-            import sys
-            sys.path.insert(0, {str(SCRIPTS)!r})
-            {'; '.join(imports)}
-            print("\\n".join(m.__file__ for n, m in sys.modules.items() if n.split('.')[0] == 'msci'))
-        """)
-        out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
-        loaded = {Path(p).resolve() for p in out.split()}
+    scripts = sorted(SCRIPTS.glob("*.py"))
+    # One interpreter for all wrappers (third-party imports load once); msci is unloaded between them, so
+    # each wrapper's msci modules are what its own import lines load.
+    probe = textwrap.dedent(f"""
+        import json, sys
+        sys.path.insert(0, {str(SCRIPTS)!r})
+        loaded = {{}}
+        for name, imports in json.loads(sys.stdin.read()).items():
+            for n in [n for n in sys.modules if n.split('.')[0] == 'msci']:
+                del sys.modules[n]
+            exec("\\n".join(imports), {{}})
+            loaded[name] = [m.__file__ for n, m in sys.modules.items() if n.split('.')[0] == 'msci']
+        print(json.dumps(loaded))
+    """)
+    imports = {s.name: [ln for ln in s.read_text().splitlines() if ln.startswith(("from msci", "import msci"))]
+               for s in scripts}
+    out = subprocess.run([sys.executable, "-c", probe], input=json.dumps(imports), capture_output=True, text=True,
+                         check=True).stdout
+    loaded_by = json.loads(out)
+    assert sorted(loaded_by) == [s.name for s in scripts]
+    for script in scripts:
+        loaded = {Path(p).resolve() for p in loaded_by[script.name]}
         derived = {p.resolve() for p in library_modules(script, LIB)}
         assert loaded and loaded <= derived, (script.name, sorted(loaded - derived))
 
