@@ -50,14 +50,15 @@ MISTAKES = [
 @pytest.fixture(scope="module")
 def mistake_runs(tmp_path_factory) -> list[tuple[Path, subprocess.CompletedProcess]]:
     """Each mistake's dry run in a folder of its own, all started together: each is seconds of DAG build."""
-    def dry(override: dict) -> tuple[Path, subprocess.CompletedProcess]:
-        folder = tmp_path_factory.mktemp("mistake")
+    folders = [tmp_path_factory.mktemp("mistake") for _ in MISTAKES]  # made here: mktemp is not thread-safe
+
+    def dry(folder: Path, override: dict) -> tuple[Path, subprocess.CompletedProcess]:
         path = folder / "bad.yaml"
         path.write_text(yaml.safe_dump(override))
         return folder, run_snakemake(folder, "--configfile", str(path), "-n", check=False)
 
     with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 1)) as pool:
-        return list(pool.map(dry, [override for override, _ in MISTAKES]))
+        return list(pool.map(dry, folders, [override for override, _ in MISTAKES]))
 
 
 @pytest.mark.parametrize(("override", "message"), MISTAKES)
