@@ -70,7 +70,7 @@ EXEMPT: dict[str, set[str]] = {
     "msci.submission.score_submission": {"out_path"},
     "msci.training.train_model": {"out_day_out", "threads", "pretrainer"},
     "msci.predictions.write_predictions": {"config", "chunk_rows"},
-    "msci.predictions.score_predictions": {"models", "codecs", "train_targets", "out_path", "chunk_rows"},
+    "msci.predictions.score_predictions": {"out_path", "chunk_rows"},
     "msci.report.write_report": {"score_path", "own_data"},
     "msci.simulate.simulate_competition": {"config"},
     "msci.ingest_anndata.check_own_data": {"out_path"},

@@ -14,7 +14,7 @@ import scipy.sparse as sp
 from msci.ingest_anndata import check_own_data, ingest_own_data, write_test_targets
 from msci.io.checks import InputError
 from msci.io.matrix import MatrixFile, MatrixWriter, write_matrix
-from msci.predictions import score_predictions, write_predictions
+from msci.predictions import ScoreFiles, score_predictions, write_predictions
 from msci.target_codes import TargetCodec
 
 warnings.filterwarnings("ignore", message=".*not unique.*")
@@ -193,30 +193,51 @@ def test_a_missing_modality_of_the_mudata_file_is_named_with_the_ones_it_has(tmp
         check_own_data("multi", spec)
 
 
-def test_predictions_are_decoded_standardised_per_cell_and_scored_per_cell_type(tmp_path):
+def test_predictions_are_in_units_around_the_standardised_blend_and_scored_with_the_field_metrics(tmp_path):
     rng = np.random.default_rng(4)
     genes = [f"g{j}" for j in range(12)]
     cells = [f"t{i}" for i in range(20)]
-    truth = rng.normal(size=(20, 12)).astype(np.float32)
+    truth = (rng.normal(size=(20, 12)) * rng.uniform(0.5, 2, (20, 1)) + rng.normal(3, 1, (20, 1))).astype(np.float32)
     codec = TargetCodec(np.array(genes, dtype=object))  # exact targets: codes are the genes
     codec.save(tmp_path / "codec.npz", np.array(["a"]), np.ones(1))
     blend = 3 * truth + 5 + rng.normal(scale=0.1, size=truth.shape).astype(np.float32)
     write_matrix(tmp_path / "blend.h5ad", blend, cells, genes)
     (tmp_path / "weights.json").write_text('{"ridge": 1.0}')
+    # The units rule's outputs: each cell's level and scale (here the truth's own) and the shrinkage a.
+    levels = pd.DataFrame({"mean": truth.mean(1), "sd": truth.std(1), "split": "test"}, index=cells)
+    levels.iloc[::-1].to_parquet(tmp_path / "levels.parquet")  # in another order than the blend's
+    (tmp_path / "units.json").write_text('{"scale": "shrunk", "a": 0.9, "oof_rmse": {"full": 1.0, "shrunk": 0.9}}')
     write_predictions(str(tmp_path / "blend.h5ad"), str(tmp_path / "codec.npz"), str(tmp_path / "weights.json"),
-                      str(tmp_path / "pred.h5ad"), config={"seed": 0}, chunk_rows=6)
+                      str(tmp_path / "levels.parquet"), str(tmp_path / "units.json"), str(tmp_path / "pred.h5ad"),
+                      config={"seed": 0}, chunk_rows=6)
     pred = ad.read_h5ad(tmp_path / "pred.h5ad")
     assert list(pred.obs_names) == cells and list(pred.var_names) == genes and pred.uns["weights"]["ridge"] == 1.0
-    np.testing.assert_allclose(pred.X.mean(axis=1), 0, atol=1e-5)
-    np.testing.assert_allclose(pred.X.std(axis=1), 1, atol=1e-4)
+    z = pred.layers["standardized"]
+    np.testing.assert_allclose(z.mean(axis=1), 0, atol=1e-5)
+    np.testing.assert_allclose(z.std(axis=1), 1, atol=1e-4)
+    np.testing.assert_allclose(pred.X, truth.mean(1, keepdims=True) + 0.9 * truth.std(1, keepdims=True) * z, atol=1e-4)
+    assert pred.uns["units"]["scale"] == "shrunk"
     order = np.arange(20)[::-1]  # the truth file lists the test cells in another order
     with MatrixWriter(tmp_path / "truth.h5ad", genes) as w:
         w.append(truth[order], [cells[i] for i in order])
         w.set_obs(pd.DataFrame({"cell_type": np.where(order < 10, "T", "B")}))
-    score = score_predictions({"cite": str(tmp_path / "pred.h5ad")}, {"cite": str(tmp_path / "truth.h5ad")},
-                              chunk_rows=7)["cite"]
-    assert score["n_cells"] == 20 and score["pearson"] > 0.99
+    write_matrix(tmp_path / "train.h5ad", rng.normal(3, 1, (30, 12)).astype(np.float32),
+                 [f"r{i}" for i in range(30)], genes)
+    write_matrix(tmp_path / "ridge.h5ad", truth[::-1] + rng.normal(size=truth.shape).astype(np.float32), cells[::-1],
+                 genes)
+    (tmp_path / "ridge.json").write_text('{"cv_pearson": 0.7}')
+    files = ScoreFiles(str(tmp_path / "pred.h5ad"), str(tmp_path / "truth.h5ad"), str(tmp_path / "codec.npz"),
+                       str(tmp_path / "train.h5ad"), str(tmp_path / "levels.parquet"), str(tmp_path / "units.json"),
+                       {"ridge": str(tmp_path / "ridge.h5ad")}, {"ridge": str(tmp_path / "ridge.json")})
+    score = score_predictions({"cite": files}, chunk_rows=7)["cite"]
+    assert score["n_cells"] == 20 and score["pearson"] > 0.99 and score["models"]["ridge"] < score["pearson"]
     assert set(score["by_cell_type"]) == {"T", "B"} and score["by_cell_type"]["T"]["n_cells"] == 10
+    field = score["field_metrics"]
+    assert set(field) == {"blend", "models", "baseline_mean_profile"} and set(field["models"]) == {"ridge"}
+    assert field["blend"]["mean_pearson_per_cell"] == pytest.approx(score["pearson"])
+    # In units, the blend's error is the shrunk standardised profile's: far below the mean profile's.
+    assert field["blend"]["rmse"] < 0.5 * field["baseline_mean_profile"]["rmse"]
+    assert field["models"]["ridge"]["rmse"] > field["blend"]["rmse"]
 
 
 def test_sparse_matrices_store_a_64_bit_indptr(tmp_path):

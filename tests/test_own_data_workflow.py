@@ -67,7 +67,12 @@ def test_own_anndata_and_mudata_run_to_predictions_and_a_score_with_test_targets
     assert not (results / "submission.csv").exists()
     cite = ad.read_h5ad(results / "cite" / "predictions.h5ad")
     assert cite.shape == (100, 10) and list(cite.obs_names) == [f"c{i}" for i in range(200, 300)]
-    assert cite.uns["weights"] and "standardised" in cite.uns["scale"]
+    assert cite.uns["weights"] and cite.uns["units"]["scale"] in ("full", "shrunk")
+    # X in the targets' units; the per-cell standardised blend kept as a layer.
+    np.testing.assert_allclose(cite.layers["standardized"].std(axis=1), 1, atol=1e-3)
+    truth = ad.read_h5ad(tmp_path / "adt.h5ad")[cite.obs_names].X
+    rmse = lambda p: float(np.sqrt(((truth - p) ** 2).mean()))  # noqa: E731
+    assert rmse(cite.X) < rmse(cite.layers["standardized"])
     multi = ad.read_h5ad(results / "multi" / "predictions.h5ad")
     assert multi.shape == (80, 30) and list(multi.obs_names) == [f"c{i}" for i in range(220, 300)]
     # Training saw only training cells' targets.
@@ -79,8 +84,15 @@ def test_own_anndata_and_mudata_run_to_predictions_and_a_score_with_test_targets
     assert set(score) == {"cite"} and score["cite"]["n_cells"] == 100
     assert score["cite"]["models"]["ridge"] > score["cite"]["baseline_mean_profile"]
     assert score["cite"]["pearson"] > score["cite"]["baseline_mean_profile"]
+    # The field's metrics, in units: the blend's error below the mean profile's.
+    field = score["cite"]["field_metrics"]
+    assert set(field["models"]) == {"ridge", "mlp"}
+    assert field["blend"]["rmse"] < field["baseline_mean_profile"]["rmse"]
+    assert field["blend"]["mean_pearson_per_cell"] == pytest.approx(score["cite"]["pearson"], abs=1e-6)
+    assert (results / "cite" / "units" / "level_model.npz").exists()
     assert set(score["cite"]["by_cell_type"]) == {"T", "B", "NK", "Mono"}
-    assert "Score on the test cells' own targets" in (results / "report" / "index.html").read_text()
+    report = (results / "report" / "index.html").read_text()
+    assert "Score on the test cells' own targets" in report and "<th>rmse</th>" in report
     cells = pd.read_parquet(results / "cite" / "ingest" / "cells.parquet")
     assert sorted(cells["day"].unique()) == [0, 1]
 

@@ -1,9 +1,9 @@
 """Rule score: the run's deliverable against the test cells' own targets — the submission against demo
 data's hidden targets as the competition scores it, or own data's predictions (the blend, each model and the
-training mean-profile baseline)."""
+training mean-profile baseline, per-cell Pearson and the field's metrics in the targets' units)."""
 
 from msci.logs import logged
-from msci.predictions import score_predictions
+from msci.predictions import ScoreFiles, score_predictions
 from msci.submission import score_submission
 
 sm = snakemake  # noqa: F821
@@ -22,10 +22,15 @@ with logged(sm.log[0]) as log:
         log.info("score: %s", score)
     else:
         score_predictions(
-            {m: sm.input[f"{m}_predictions"] for m in mods},
-            {m: sm.input[f"{m}_truth"] for m in mods},
-            models={m: {n: sm.input[f"{m}_model_{n}"] for n in scoring["models"][m]} for m in mods},
-            codecs={m: sm.input[f"{m}_codec"] for m in mods},
-            train_targets={m: sm.input[f"{m}_train_targets"] for m in mods},
+            {
+                m: ScoreFiles(
+                    **{k: sm.input[f"{m}_{k}"] for k in ("predictions", "truth", "codec", "train_targets")},
+                    levels=sm.input[f"{m}_levels"],
+                    units=sm.input[f"{m}_units"],
+                    models={n: sm.input[f"{m}_model_{n}_test"] for n in scoring["models"][m]},
+                    model_metrics={n: sm.input[f"{m}_model_{n}_metrics"] for n in scoring["models"][m]},
+                )
+                for m in mods
+            },
             out_path=sm.output.score,
         )

@@ -54,6 +54,8 @@ rule predictions:
         test=rules.ensemble.output.test,
         weights=rules.ensemble.output.weights,
         codec=rules.encode_targets.output.codec,
+        levels=rules.units.output.levels,
+        units=rules.units.output.metrics,
     output:
         predictions="results/{modality}/predictions.h5ad",
     log:
@@ -78,8 +80,8 @@ rule predictions:
 
 
 DELIVERABLES = expand(rules.predictions.output.predictions, modality=MODALITIES)
-# Per scored modality: the blend, each model's test predictions, the held-apart test targets, the codec and
-# the training targets (the mean-profile baseline).
+# Per scored modality: the blend, each model's test predictions and metrics, the held-apart test targets, the
+# codec, the training targets (the mean-profile baseline) and each cell's level and scale (units).
 SCORE_INPUTS = {
     f"{m}_{key}": expand(path, modality=m)[0]
     for m in SCORED
@@ -88,13 +90,16 @@ SCORE_INPUTS = {
         ("truth", rules.test_targets.output.targets),
         ("codec", rules.encode_targets.output.codec),
         ("train_targets", rules.ingest.output.targets),
+        ("levels", rules.units.output.levels),
+        ("units", rules.units.output.metrics),
     )
 }
 SCORE_INPUTS.update(
     {
-        f"{m}_model_{n}": expand(rules.train_model.output.test, modality=m, model=n)[0]
+        f"{m}_model_{n}_{kind}": expand(getattr(rules.train_model.output, kind), modality=m, model=n)[0]
         for m in SCORED
         for n in models_for(m)
+        for kind in ("test", "metrics")
     }
 )
 SCORE_PARAMS = {"kind": "predictions", "modalities": SCORED, "models": {m: models_for(m) for m in SCORED}}

@@ -1,16 +1,17 @@
 """Own-data outputs: the blend's test predictions as AnnData, and their score where test targets exist.
 
-``predictions.h5ad`` holds, per test cell, the blend decoded to target values and standardised per
-cell (mean 0, standard deviation 1 across targets). The metric is a Pearson correlation per cell,
-which is blind to each cell's offset and scale, so this is the blend's whole information; it is not
-on the targets' units.
+``predictions.h5ad`` holds, per test cell, the blend decoded to target values: ``X`` in the targets' units
+(each cell's predicted level and scale around the blend's shape, :mod:`msci.units`) and
+``layers['standardized']`` the blend standardised per cell (mean 0, sd 1 across targets), all that the
+per-cell Pearson of the competition sees.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,28 +21,46 @@ import pandas as pd
 from anndata.io import read_elem
 
 from msci.ensemble import row_standardize
+from msci.field_metrics import predict_modality_metrics
 from msci.io.artifacts import write_json
 from msci.io.matrix import MatrixFile, MatrixWriter
 from msci.metrics import row_pearson
 from msci.target_codes import load_codec
+from msci.units import to_units
 
 log = logging.getLogger(__name__)
-SCALE = "per-cell standardised (each cell's predictions have mean 0 and sd 1 across targets)"
+SCALE = {"X": "the targets' units: each cell's predicted level and scale around the blend's shape (msci.units)",
+         "standardized": "per-cell standardised (each cell's predictions have mean 0 and sd 1 across targets)"}
 
 
-def write_predictions(blend_test: str, codec_path: str, weights_path: str, out_path: str,
-                      config: Mapping[str, Any] | None = None, chunk_rows: int = 2048) -> int:
-    """Decode the blend's test rows chunk by chunk and write them as ``.h5ad``; return the cell count."""
+def test_levels(levels_path: str, cells) -> np.ndarray:
+    """The units rule's predicted level and scale (columns m̂, ŝ) of ``cells``, which must all be there."""
+    levels = pd.read_parquet(levels_path)
+    pos = levels.index.get_indexer(cells)
+    if (pos < 0).any():
+        raise ValueError(f"{levels_path}: no level for cell {np.asarray(cells)[pos < 0][0]}")
+    return levels[["mean", "sd"]].to_numpy(np.float64)[pos]
+
+
+def write_predictions(blend_test: str, codec_path: str, weights_path: str, levels_path: str, units_path: str,
+                      out_path: str, config: Mapping[str, Any] | None = None, chunk_rows: int = 2048) -> int:
+    """Decode the blend's test rows chunk by chunk and write them as ``.h5ad`` (``X`` in units, the per-cell
+    standardised blend as a layer); return the cell count."""
     blend, (codec, _, _) = MatrixFile(blend_test), load_codec(codec_path)
     if list(codec.code_names) != list(blend.var_names):
         raise ValueError(f"{blend_test}: its columns are not the codes of {codec_path}")
     weights = json.loads(Path(weights_path).read_text())
-    uns = {"weights": weights, "scale": SCALE, "target_codes": codec.method,
-           "config": json.dumps(config or {}, sort_keys=True)}
+    units = json.loads(Path(units_path).read_text())
+    level = test_levels(levels_path, blend.obs_names)
+    uns = {"weights": weights, "scale": SCALE, "units": {k: units[k] for k in ("scale", "a", "oof_rmse")},
+           "target_codes": codec.method, "config": json.dumps(config or {}, sort_keys=True)}
     with MatrixWriter(out_path, codec.target_names, uns=uns) as w:
         for start, stop, codes in blend.iter_chunks(chunk_rows):
-            w.append(row_standardize(codec.decode(np.asarray(codes))), blend.obs_names[start:stop])
-    log.info("predictions: %d test cells × %d targets → %s", blend.n_rows, len(codec.target_names), out_path)
+            z = row_standardize(codec.decode(np.asarray(codes)))
+            w.append(to_units(z, level[start:stop], units["a"]), blend.obs_names[start:stop])
+            w.append_layer("standardized", z)
+    log.info("predictions: %d test cells × %d targets → %s (units: %s scale, a = %.3f)", blend.n_rows,
+             len(codec.target_names), out_path, units["scale"], units["a"])
     return blend.n_rows
 
 
@@ -53,52 +72,97 @@ def _mean_profile(targets: MatrixFile, chunk_rows: int) -> np.ndarray:
     return (total / max(targets.n_rows, 1)).astype(np.float32)
 
 
-def score_predictions(predictions: Mapping[str, str], truths: Mapping[str, str],
-                      models: Mapping[str, Mapping[str, str]] | None = None, codecs: Mapping[str, str] | None = None,
-                      train_targets: Mapping[str, str] | None = None, out_path: str | None = None,
-                      chunk_rows: int = 2048) -> dict:
-    """Mean per-cell Pearson on each modality's test cells against their own targets (which never
-    reached training): the blend overall and per annotated cell type; each model's own test
-    predictions (``models``: name → ``test.h5ad`` of codes, decoded with ``codecs``); and the
-    baseline predicting every cell as the training cells' mean profile (``train_targets``)."""
-    result: dict = {}
-    for modality, truth_path in truths.items():
-        pred, truth = MatrixFile(predictions[modality]), MatrixFile(truth_path)
-        if list(pred.var_names) != list(truth.var_names):
-            raise ValueError(f"{truth_path}: targets differ from {predictions[modality]}")
-        pos = pd.Index(pred.obs_names).get_indexer(truth.obs_names)
-        if (pos < 0).any():
-            raise ValueError(f"{truth_path}: test cell {truth.obs_names[pos < 0][0]} has no prediction")
-        members = {name: MatrixFile(p) for name, p in ((models or {}).get(modality) or {}).items()}
-        codec = load_codec(codecs[modality])[0] if members else None
-        mean = _mean_profile(MatrixFile(train_targets[modality]), chunk_rows) if train_targets else None
-        r = np.zeros(truth.n_rows)
-        r_models = {name: np.zeros(truth.n_rows) for name in members}
-        r_mean = np.zeros(truth.n_rows)
+@dataclass(frozen=True)
+class ScoreFiles:
+    """One modality's files for scoring: the blend's predictions, the test cells' own targets, the codec, the
+    training targets (the mean-profile baseline), the units rule's levels and metrics, and each model's test
+    predictions and metrics."""
+
+    predictions: str
+    truth: str
+    codec: str
+    train_targets: str
+    levels: str
+    units: str
+    models: Mapping[str, str]
+    model_metrics: Mapping[str, str]
+
+
+def _positions(f: MatrixFile, cells) -> np.ndarray:
+    pos = pd.Index(f.obs_names).get_indexer(cells)
+    if (pos < 0).any():
+        raise ValueError(f"{f.path}: test cell {np.asarray(cells)[pos < 0][0]} has no prediction")
+    return pos
+
+
+def predictors(files: ScoreFiles, truth: MatrixFile, chunk_rows: int) -> dict[str, Callable[[int, int], np.ndarray]]:
+    """Each scored predictor's rows ``start:stop`` of the test cells in units: the blend (its ``X``), each model
+    (its decoded test predictions, standardised per cell and put in units as the blend is, with its own CV
+    Pearson as the shrinkage where the blend's is shrunk) and the training cells' mean profile."""
+    codec = load_codec(files.codec)[0]
+    level = test_levels(files.levels, truth.obs_names)
+    shrunk = json.loads(Path(files.units).read_text())["scale"] == "shrunk"
+    blend = MatrixFile(files.predictions)
+    at = _positions(blend, truth.obs_names)
+    out = {"blend": lambda a, b: np.asarray(blend.read_rows(at[a:b], chunk_rows), np.float64)}
+    for name, path in sorted(files.models.items()):
+        f = MatrixFile(path)
+        rows = _positions(f, truth.obs_names)
+        r = json.loads(Path(files.model_metrics[name]).read_text())["cv_pearson"]
+        shrink = float(np.clip(r, 0.0, 1.0)) if shrunk else 1.0
+
+        def model(a, b, f=f, rows=rows, shrink=shrink):
+            z = row_standardize(codec.decode(np.asarray(f.read_rows(rows[a:b], chunk_rows))))
+            return to_units(z, level[a:b], shrink).astype(np.float64)
+
+        out[name] = model
+    mean = _mean_profile(MatrixFile(files.train_targets), chunk_rows).astype(np.float64)
+    out["baseline_mean_profile"] = lambda a, b: np.broadcast_to(mean, (b - a, len(mean)))
+    return out
+
+
+def _field_scores(truth: MatrixFile, predict: Callable[[int, int], np.ndarray], chunk_rows: int) -> dict:
+    def pairs():
         for start, stop, y in truth.iter_chunks(chunk_rows):
-            y = np.asarray(y, np.float32)
+            yield np.asarray(y.toarray() if hasattr(y, "toarray") else y, np.float64), predict(start, stop)
+
+    return predict_modality_metrics(pairs, *truth.shape)
+
+
+def score_predictions(files: Mapping[str, ScoreFiles], out_path: str | None = None, chunk_rows: int = 2048) -> dict:
+    """Scores on each modality's test cells against their own targets (which never reached training).
+
+    ``pearson``: the blend's mean per-cell Pearson (the competition's metric, on its standardised layer),
+    overall and per annotated cell type, with each model's (``models``) and the mean-profile baseline's beside
+    it; ``field_metrics``: openproblems predict_modality's scores (:mod:`msci.field_metrics`) of the blend, each
+    model and the baseline, in the targets' units.
+    """
+    result: dict = {}
+    for modality, f in files.items():
+        truth, pred = MatrixFile(f.truth), MatrixFile(f.predictions, layer="standardized")
+        if list(pred.var_names) != list(truth.var_names):
+            raise ValueError(f"{f.truth}: targets differ from {f.predictions}")
+        pos = _positions(pred, truth.obs_names)
+        r = np.zeros(truth.n_rows)
+        for start, stop, y in truth.iter_chunks(chunk_rows):
+            y = np.asarray(y.toarray() if hasattr(y, "toarray") else y, np.float32)
             r[start:stop] = row_pearson(y, pred.read_rows(pos[start:stop], chunk_rows))
-            for name, f in members.items():
-                at = pd.Index(f.obs_names).get_indexer(truth.obs_names[start:stop])
-                if (at < 0).any():
-                    raise ValueError(f"{f.path}: test cell {truth.obs_names[start:stop][at < 0][0]} has no prediction")
-                rows = f.read_rows(at, chunk_rows)
-                r_models[name][start:stop] = row_pearson(y, codec.decode(np.asarray(rows)))
-            if mean is not None:
-                r_mean[start:stop] = row_pearson(y, np.broadcast_to(mean, y.shape))
-        with h5py.File(truth_path, "r") as f:
-            types = read_elem(f["obs"]).get("cell_type")
         entry: dict = {"pearson": float(r.mean()) if r.size else None, "n_cells": int(r.size)}
         if r.size:
-            entry["models"] = {name: float(v.mean()) for name, v in sorted(r_models.items())}
-            if mean is not None:
-                entry["baseline_mean_profile"] = float(r_mean.mean())
+            field = {name: _field_scores(truth, p, chunk_rows) for name, p in predictors(f, truth, chunk_rows).items()}
+            entry["models"] = {name: field[name]["mean_pearson_per_cell"] for name in sorted(f.models)}
+            entry["baseline_mean_profile"] = field["baseline_mean_profile"]["mean_pearson_per_cell"]
+            with h5py.File(f.truth, "r") as h5:
+                types = read_elem(h5["obs"]).get("cell_type")
             if types is not None:
                 by = pd.Series(r).groupby(types.astype(str).to_numpy())
                 entry["by_cell_type"] = {str(t): {"pearson": float(g.mean()), "n_cells": int(g.size)} for t, g in by}
+            entry["field_metrics"] = {"blend": field.pop("blend"),
+                                      "baseline_mean_profile": field.pop("baseline_mean_profile"), "models": field}
         result[modality] = entry
-        log.info("score %s: blend %s over %d test cells; models %s; mean-profile baseline %s", modality,
-                 entry["pearson"], r.size, entry.get("models"), entry.get("baseline_mean_profile"))
+        log.info("score %s: blend %s over %d test cells; models %s; mean-profile baseline %s; blend RMSE %s",
+                 modality, entry["pearson"], r.size, entry.get("models"), entry.get("baseline_mean_profile"),
+                 entry.get("field_metrics", {}).get("blend", {}).get("rmse"))
     if out_path:
         write_json(result, out_path)
     return result

@@ -139,6 +139,10 @@ def per_target_plot(r: pd.Series, max_bars: int = 150) -> str:
     return _png(fig)
 
 
+# The field's metrics (openproblems predict_modality) the own-data score table shows beside the per-cell Pearson.
+FIELD_COLUMNS = ["rmse", "mae", "mean_spearman_per_cell", "mean_pearson_per_gene", "overall_pearson"]
+
+
 def score_section(score: Mapping[str, Mapping]) -> list[str]:
     """The test score: public/private days of the competition's hidden targets, or own data's test
     cells (overall and per annotated cell type)."""
@@ -149,7 +153,13 @@ def score_section(score: Mapping[str, Mapping]) -> list[str]:
             rows += [{"predictor": n, "pearson": x} for n, x in (v.get("models") or {}).items()]
             if "baseline_mean_profile" in v:
                 rows.append({"predictor": "training mean profile", "pearson": v["baseline_mean_profile"]})
-            parts += [f"<h3>{html.escape(k)}: {v['n_cells']} test cells</h3>", _table(rows, ["predictor", "pearson"])]
+            field = v.get("field_metrics") or {}
+            units = {"blend": field.get("blend"), **(field.get("models") or {}),
+                     "training mean profile": field.get("baseline_mean_profile")}
+            for row in rows:  # the field's metrics in the targets' units, where scored
+                row.update({m: (units.get(row["predictor"]) or {}).get(m) for m in FIELD_COLUMNS})
+            columns = ["predictor", "pearson", *(FIELD_COLUMNS if field else [])]
+            parts += [f"<h3>{html.escape(k)}: {v['n_cells']} test cells</h3>", _table(rows, columns)]
             if v.get("by_cell_type"):
                 parts += [f"<h4>{html.escape(k)}: blend per annotated cell type</h4>",
                           _table([{"cell_type": t, "pearson": e["pearson"], "cells": e["n_cells"]}
