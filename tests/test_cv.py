@@ -32,8 +32,11 @@ def test_oof_rows_come_from_models_that_never_saw_them():
         models[k] = _MeanOfTrainingRows()
         return models[k]
 
-    res = cross_validate(make, X, Y, folds, X[:5])
+    seen = {}
+    res = cross_validate(make, X, Y, folds, X[:5], on_test=lambda k, pred: seen.setdefault(k, pred))
+    assert sorted(seen) == [0, 1, 2, 3]  # each fold model's own test predictions, as made
     for k, m in models.items():
+        np.testing.assert_allclose(seen[k], np.tile(m.mean_, (5, 1)), rtol=1e-6)
         assert not np.isin(np.flatnonzero(folds == k), m.ids_).any()
         np.testing.assert_allclose(res.oof[folds == k], np.tile(Y[folds != k].mean(0), ((folds == k).sum(), 1)),
                                    rtol=1e-6)

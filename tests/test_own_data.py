@@ -11,11 +11,13 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
+from msci.ensemble import row_standardize
 from msci.ingest_anndata import check_own_data, ingest_own_data, write_test_targets
 from msci.io.checks import InputError
 from msci.io.matrix import MatrixFile, MatrixWriter, write_matrix
 from msci.predictions import ScoreFiles, score_predictions, write_predictions
 from msci.target_codes import TargetCodec
+from msci.units import to_units
 
 warnings.filterwarnings("ignore", message=".*not unique.*")
 
@@ -201,7 +203,11 @@ def test_predictions_are_in_units_around_the_standardised_blend_and_scored_with_
     codec = TargetCodec(np.array(genes, dtype=object))  # exact targets: codes are the genes
     codec.save(tmp_path / "codec.npz", np.array(["a"]), np.ones(1))
     blend = 3 * truth + 5 + rng.normal(scale=0.1, size=truth.shape).astype(np.float32)
-    write_matrix(tmp_path / "blend.h5ad", blend, cells, genes)
+    fold_blends = [blend + rng.normal(scale=0.5, size=truth.shape).astype(np.float32) for _ in range(3)]
+    with MatrixWriter(tmp_path / "blend.h5ad", genes) as w:  # the fold models' blends as layers, as ensemble writes
+        w.append(blend, cells)
+        for k, b in enumerate(fold_blends):
+            w.append_layer(f"fold_{k}", b)
     (tmp_path / "weights.json").write_text('{"ridge": 1.0}')
     # The units rule's outputs: each cell's level and scale (here the truth's own) and the shrinkage a.
     levels = pd.DataFrame({"mean": truth.mean(1), "sd": truth.std(1), "split": "test"}, index=cells)
@@ -217,6 +223,11 @@ def test_predictions_are_in_units_around_the_standardised_blend_and_scored_with_
     np.testing.assert_allclose(z.std(axis=1), 1, atol=1e-4)
     np.testing.assert_allclose(pred.X, truth.mean(1, keepdims=True) + 0.9 * truth.std(1, keepdims=True) * z, atol=1e-4)
     assert pred.uns["units"]["scale"] == "shrunk"
+    # The folds' spread, in units: the sd of each fold blend put in units the same way.
+    level = np.c_[truth.mean(1), truth.std(1)]
+    in_units = [to_units(row_standardize(b), level, 0.9) for b in fold_blends]
+    np.testing.assert_allclose(pred.layers["fold_sd"], np.std(in_units, axis=0, ddof=1), atol=1e-4)
+    np.testing.assert_allclose(pred.obs["fold_sd_mean"], pred.layers["fold_sd"].mean(axis=1), rtol=1e-5)
     order = np.arange(20)[::-1]  # the truth file lists the test cells in another order
     with MatrixWriter(tmp_path / "truth.h5ad", genes) as w:
         w.append(truth[order], [cells[i] for i in order])
@@ -238,6 +249,7 @@ def test_predictions_are_in_units_around_the_standardised_blend_and_scored_with_
     # In units, the blend's error is the shrunk standardised profile's: far below the mean profile's.
     assert field["blend"]["rmse"] < 0.5 * field["baseline_mean_profile"]["rmse"]
     assert field["models"]["ridge"]["rmse"] > field["blend"]["rmse"]
+    assert score["fold_sd_vs_error"]["n_cells"] == 20 and -1 <= score["fold_sd_vs_error"]["spearman_per_cell"] <= 1
 
 
 def test_sparse_matrices_store_a_64_bit_indptr(tmp_path):

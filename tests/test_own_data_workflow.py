@@ -73,11 +73,14 @@ def test_own_anndata_and_mudata_run_to_predictions_and_a_score_with_test_targets
     truth = ad.read_h5ad(tmp_path / "adt.h5ad")[cite.obs_names].X
     rmse = lambda p: float(np.sqrt(((truth - p) ** 2).mean()))  # noqa: E731
     assert rmse(cite.X) < rmse(cite.layers["standardized"])
+    # The spread of the fold models, in units: per cell and target, and its per-cell mean.
+    assert cite.layers["fold_sd"].shape == cite.shape and (cite.obs["fold_sd_mean"] > 0).all()
+    from msci.io.matrix import MatrixFile
+
+    assert MatrixFile(results / "cite" / "models" / "ridge" / "test.h5ad").layer_names == ["fold_0", "fold_1", "fold_2"]
     multi = ad.read_h5ad(results / "multi" / "predictions.h5ad")
     assert multi.shape == (80, 30) and list(multi.obs_names) == [f"c{i}" for i in range(220, 300)]
     # Training saw only training cells' targets.
-    from msci.io.matrix import MatrixFile
-
     assert set(MatrixFile(results / "cite" / "ingest" / "targets.h5ad").obs_names) == {f"c{i}" for i in range(200)}
     # CITE's test cells have targets (the obs-column split): scored, ridge and the blend beat one mean profile.
     score = json.loads((results / "score.json").read_text())
@@ -90,6 +93,7 @@ def test_own_anndata_and_mudata_run_to_predictions_and_a_score_with_test_targets
     assert field["blend"]["rmse"] < field["baseline_mean_profile"]["rmse"]
     assert field["blend"]["mean_pearson_per_cell"] == pytest.approx(score["cite"]["pearson"], abs=1e-6)
     assert (results / "cite" / "units" / "level_model.npz").exists()
+    assert score["cite"]["fold_sd_vs_error"]["n_cells"] == 100
     assert set(score["cite"]["by_cell_type"]) == {"T", "B", "NK", "Mono"}
     report = (results / "report" / "index.html").read_text()
     assert "Score on the test cells' own targets" in report and "<th>rmse</th>" in report

@@ -124,7 +124,8 @@ def fit_held_out(model, X: np.ndarray, Y: np.ndarray, train: np.ndarray, valid: 
 
 def cross_validate(make_model: Callable[[int], Any], X: np.ndarray, Y: np.ndarray | SplitTargets, folds: np.ndarray,
                    X_test: np.ndarray, rho: np.ndarray | None = None, stop_labels: np.ndarray | None = None,
-                   stop_fraction: float = 0.1, seed: int = 0) -> CVResult:
+                   stop_fraction: float = 0.1, seed: int = 0,
+                   on_test: Callable[[int, np.ndarray], None] | None = None) -> CVResult:
     """Train one model per fold; OOF rows come from the fold that held them out.
 
     Test predictions are the mean over folds of each fold model's ``predict`` (models that
@@ -132,6 +133,8 @@ def cross_validate(make_model: Callable[[int], Any], X: np.ndarray, Y: np.ndarra
     ``Y``: one target matrix for every fold (``rho`` per cell turns the Pearson of codes into the genes'
     exact Pearson), or :class:`SplitTargets` giving each fold its own (one fold's in memory at a time).
     ``stop_labels``/``stop_fraction``/``seed``: the inner early-stopping split (:func:`fit_held_out`).
+    ``on_test(k, pred)``: called with each fold model's test predictions (global space) as they are made, so
+    a caller can keep them (the folds' spread) without this loop holding a copy per fold.
     """
     if hasattr(Y, "to_global") and rho is not None:
         raise ValueError("rho comes with the split targets: give it only with one target matrix")
@@ -153,7 +156,10 @@ def cross_validate(make_model: Callable[[int], Any], X: np.ndarray, Y: np.ndarra
             oof = np.zeros((len(folds), held.pred.shape[1]), dtype=np.float32)
             test = np.zeros((X_test.shape[0], held.pred.shape[1]), dtype=np.float64)
         oof[va], pearson[va] = held.pred, held.pearson
-        test += targets.to_global(int(k), held.test) / len(ks)
+        fold_test = targets.to_global(int(k), held.test)
+        test += fold_test / len(ks)
+        if on_test is not None:
+            on_test(int(k), np.asarray(fold_test, dtype=np.float32))
         scores.append(held.score)
         info.append({"fold": int(k), "n_valid": int(len(va)), **held.info})
         log.info("fold %d/%d: %d train, %d valid cells, Pearson %.4f (%.1f s)", k + 1, len(ks), len(tr), len(va),

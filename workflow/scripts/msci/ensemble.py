@@ -351,14 +351,25 @@ def write_oof_blend(models: Models, oofs: list[_Standardized], w: np.ndarray, ou
     return PerCell(r_blend, r_single, r_matrix)
 
 
+def fold_layers(files: Sequence[MatrixFile]) -> list[str]:
+    """The fold layers (``fold_<k>``: one fold model's test predictions) that every file has."""
+    common = set.intersection(*(set(f.layer_names) for f in files)) if files else set()
+    return sorted((n for n in common if n.startswith("fold_")), key=lambda n: int(n.split("_")[1]))
+
+
 def write_test_blend(models: Models, w: np.ndarray, how: str, out_path: str, chunk_rows: int) -> None:
-    """Write the blended test predictions block by block."""
+    """Write the blended test predictions block by block; and, as layer ``fold_<k>``, the blend of the models'
+    fold-k predictions with the same weights (the folds' spread, :mod:`msci.predictions`)."""
     tests = [_Standardized(f, how, chunk_rows) for f in models.test]
+    folds = {name: [_Standardized(MatrixFile(f.path, layer=name), how, chunk_rows) for f in models.test]
+             for name in fold_layers(models.test)}
     test_ids = models.test[0].obs_names
     with MatrixWriter(out_path, models.targets.var_names) as wt:
         for start in range(0, len(test_ids), chunk_rows):
             stop = min(start + chunk_rows, len(test_ids))
             wt.append(blend([t.block(start, stop) for t in tests], w), test_ids[start:stop])
+            for name, members in folds.items():
+                wt.append_layer(name, blend([t.block(start, stop) for t in members], w))
 
 
 def training_cells(files: BlendFiles, models: Models) -> tuple[pd.DataFrame, pd.DataFrame]:

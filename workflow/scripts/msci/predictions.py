@@ -19,8 +19,9 @@ import h5py
 import numpy as np
 import pandas as pd
 from anndata.io import read_elem
+from scipy.stats import spearmanr
 
-from msci.ensemble import row_standardize
+from msci.ensemble import fold_layers, row_standardize
 from msci.field_metrics import predict_modality_metrics
 from msci.io.artifacts import write_json
 from msci.io.matrix import MatrixFile, MatrixWriter
@@ -30,7 +31,8 @@ from msci.units import to_units
 
 log = logging.getLogger(__name__)
 SCALE = {"X": "the targets' units: each cell's predicted level and scale around the blend's shape (msci.units)",
-         "standardized": "per-cell standardised (each cell's predictions have mean 0 and sd 1 across targets)"}
+         "standardized": "per-cell standardised (each cell's predictions have mean 0 and sd 1 across targets)",
+         "fold_sd": "the spread (sd) of the fold models' blends in units, per cell and target"}
 
 
 def test_levels(levels_path: str, cells) -> np.ndarray:
@@ -42,10 +44,16 @@ def test_levels(levels_path: str, cells) -> np.ndarray:
     return levels[["mean", "sd"]].to_numpy(np.float64)[pos]
 
 
+def fold_spread(preds: list[np.ndarray]) -> np.ndarray:
+    """Per cell and target, the standard deviation of the fold models' predictions (ddof 1)."""
+    return np.std(np.stack(preds), axis=0, ddof=1).astype(np.float32)
+
+
 def write_predictions(blend_test: str, codec_path: str, weights_path: str, levels_path: str, units_path: str,
                       out_path: str, config: Mapping[str, Any] | None = None, chunk_rows: int = 2048) -> int:
     """Decode the blend's test rows chunk by chunk and write them as ``.h5ad`` (``X`` in units, the per-cell
-    standardised blend as a layer); return the cell count."""
+    standardised blend as a layer, and the fold models' spread in units as layer ``fold_sd`` and its per-cell
+    mean as ``obs['fold_sd_mean']``); return the cell count."""
     blend, (codec, _, _) = MatrixFile(blend_test), load_codec(codec_path)
     if list(codec.code_names) != list(blend.var_names):
         raise ValueError(f"{blend_test}: its columns are not the codes of {codec_path}")
@@ -54,11 +62,20 @@ def write_predictions(blend_test: str, codec_path: str, weights_path: str, level
     level = test_levels(levels_path, blend.obs_names)
     uns = {"weights": weights, "scale": SCALE, "units": {k: units[k] for k in ("scale", "a", "oof_rmse")},
            "target_codes": codec.method, "config": json.dumps(config or {}, sort_keys=True)}
+    folds = [MatrixFile(blend_test, layer=name) for name in fold_layers([blend])]
+    spread = np.zeros(blend.n_rows)
     with MatrixWriter(out_path, codec.target_names, uns=uns) as w:
         for start, stop, codes in blend.iter_chunks(chunk_rows):
             z = row_standardize(codec.decode(np.asarray(codes)))
             w.append(to_units(z, level[start:stop], units["a"]), blend.obs_names[start:stop])
             w.append_layer("standardized", z)
+            if len(folds) > 1:
+                sd = fold_spread([to_units(row_standardize(codec.decode(np.asarray(f.read(start, stop)))),
+                                           level[start:stop], units["a"]) for f in folds])
+                w.append_layer("fold_sd", sd)
+                spread[start:stop] = sd.mean(axis=1)
+        if len(folds) > 1:
+            w.set_obs(pd.DataFrame({"fold_sd_mean": spread}))
     log.info("predictions: %d test cells × %d targets → %s (units: %s scale, a = %.3f)", blend.n_rows,
              len(codec.target_names), out_path, units["scale"], units["a"])
     return blend.n_rows
@@ -129,6 +146,22 @@ def _field_scores(truth: MatrixFile, predict: Callable[[int, int], np.ndarray], 
     return predict_modality_metrics(pairs, *truth.shape)
 
 
+def spread_vs_error(predictions_path: str, truth: MatrixFile, pos: np.ndarray, chunk_rows: int) -> dict | None:
+    """Whether the fold models' spread tracks the blend's error on the scored cells: the Spearman correlation of
+    each cell's ``fold_sd_mean`` with its RMSE in units (``None`` without fold spreads)."""
+    with h5py.File(predictions_path, "r") as h5:
+        obs = read_elem(h5["obs"])
+    if "fold_sd_mean" not in obs:
+        return None
+    units, err = MatrixFile(predictions_path), np.zeros(truth.n_rows)
+    for start, stop, y in truth.iter_chunks(chunk_rows):
+        y = np.asarray(y.toarray() if hasattr(y, "toarray") else y, np.float64)
+        err[start:stop] = np.sqrt(((y - units.read_rows(pos[start:stop], chunk_rows)) ** 2).mean(axis=1))
+    spread = obs["fold_sd_mean"].to_numpy()[pos]
+    rho = spearmanr(spread, err).statistic if len(err) > 2 and np.ptp(spread) > 0 and np.ptp(err) > 0 else 0.0
+    return {"spearman_per_cell": float(rho), "n_cells": int(len(err))}
+
+
 def score_predictions(files: Mapping[str, ScoreFiles], out_path: str | None = None, chunk_rows: int = 2048) -> dict:
     """Scores on each modality's test cells against their own targets (which never reached training).
 
@@ -159,6 +192,9 @@ def score_predictions(files: Mapping[str, ScoreFiles], out_path: str | None = No
                 entry["by_cell_type"] = {str(t): {"pearson": float(g.mean()), "n_cells": int(g.size)} for t, g in by}
             entry["field_metrics"] = {"blend": field.pop("blend"),
                                       "baseline_mean_profile": field.pop("baseline_mean_profile"), "models": field}
+            calibration = spread_vs_error(f.predictions, truth, pos, chunk_rows)
+            if calibration is not None:
+                entry["fold_sd_vs_error"] = calibration
         result[modality] = entry
         log.info("score %s: blend %s over %d test cells; models %s; mean-profile baseline %s; blend RMSE %s",
                  modality, entry["pearson"], r.size, entry.get("models"), entry.get("baseline_mean_profile"),

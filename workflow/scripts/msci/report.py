@@ -160,6 +160,10 @@ def score_section(score: Mapping[str, Mapping]) -> list[str]:
                 row.update({m: (units.get(row["predictor"]) or {}).get(m) for m in FIELD_COLUMNS})
             columns = ["predictor", "pearson", *(FIELD_COLUMNS if field else [])]
             parts += [f"<h3>{html.escape(k)}: {v['n_cells']} test cells</h3>", _table(rows, columns)]
+            if v.get("fold_sd_vs_error"):
+                parts.append(f"<p>Does the fold models' spread (<code>fold_sd</code>) track the blend's error? "
+                             f"Spearman of each cell's mean spread with its RMSE: "
+                             f"{v['fold_sd_vs_error']['spearman_per_cell']:.3f}</p>")
             if v.get("by_cell_type"):
                 parts += [f"<h4>{html.escape(k)}: blend per annotated cell type</h4>",
                           _table([{"cell_type": t, "pearson": e["pearson"], "cells": e["n_cells"]}

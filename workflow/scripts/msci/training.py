@@ -13,7 +13,7 @@ import pandas as pd
 from msci.cv import CVResult, HeldOut, cross_validate, fit_held_out, row_metrics, stopping_overstatement
 from msci.features.table import load_features
 from msci.io.artifacts import write_json
-from msci.io.matrix import MatrixFile, write_matrix
+from msci.io.matrix import MatrixFile, MatrixWriter, write_matrix
 from msci.models.registry import make_model
 from msci.split_codecs import DAY_OUT, SplitCodes, TargetFiles, fold_table, load_split_codes, table_splits
 
@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 # the fold that held the cell out (targets/split_codecs.npz), test rows in the global one (targets/codec.npz).
 CODE_SPACES = {"oof": "codes of the fold holding the cell out", "test": "global codes", "day_out": "day-out codes"}
 EXACT_SPACES = dict.fromkeys(CODE_SPACES, "targets")
+# What a test.h5ad's layers hold: the spread of its fold models is read from them (msci.predictions).
+FOLD_LAYERS = "fold_<k>: fold k's model's test predictions (X is their mean)"
 
 
 def train_model(model_type: str, params: dict[str, Any], feature_paths: Sequence[str], targets: TargetFiles,
@@ -59,8 +61,12 @@ def train_model(model_type: str, params: dict[str, Any], feature_paths: Sequence
         return make_model(model_type, params, seed=seed + k, threads=threads)
 
     X_train = X.to_numpy()
-    result = cross_validate(make, X_train, splits, fold, X_test.to_numpy(), stop_labels=good,
-                            stop_fraction=stop_fraction, seed=seed)
+    spaces = EXACT_SPACES if splits.exact else CODE_SPACES
+    with MatrixWriter(out_test, code_names, uns={"code_space": spaces["test"], "layers": FOLD_LAYERS}) as test_out:
+        result = cross_validate(make, X_train, splits, fold, X_test.to_numpy(), stop_labels=good,
+                                stop_fraction=stop_fraction, seed=seed,
+                                on_test=lambda k, pred: test_out.append_layer(fold_layer(k), pred))
+        test_out.append(result.test, test_ids)
     train_cells = cells.loc[train_ids].copy()
     if good is not None:
         train_cells["good_validation"] = good
@@ -87,8 +93,7 @@ def train_model(model_type: str, params: dict[str, Any], feature_paths: Sequence
     if all("epochs" in f for f in result.fold_info):  # iterative models: rounds/epochs kept per fold
         metrics["epochs"] = [f["epochs"] for f in result.fold_info]
     metrics["device"] = result.fold_info[0].get("device", "cpu")
-    write_predictions(PredictionFiles(out_oof, out_test, out_day_out), result, held, splits, test_ids,
-                      train_ids[day_out], code_names)
+    write_predictions(PredictionFiles(out_oof, out_day_out), result, held, splits, train_ids[day_out], code_names)
     write_json(metrics, out_metrics)
     log.info("%s: CV Pearson %.4f", model_type, metrics["cv_pearson"])
     return metrics
@@ -115,19 +120,23 @@ def fit_day_out(model, X: np.ndarray, splits: SplitCodes, folds: pd.DataFrame, t
 
 @dataclass(frozen=True)
 class PredictionFiles:
-    """Where a model's predictions go: OOF, test and (optional) day-out ``.h5ad``."""
+    """Where a model's OOF and (optional) day-out predictions go (``.h5ad``; the test ones are written as the folds
+    make them)."""
 
     oof: str
-    test: str
     day_out: str | None
 
 
+def fold_layer(k: int) -> str:
+    """The layer of ``test.h5ad`` holding fold ``k``'s model's test predictions."""
+    return f"fold_{k}"
+
+
 def write_predictions(out: PredictionFiles, result: CVResult, held: HeldOut | None, splits: SplitCodes,
-                      test_ids: np.ndarray, day_out_ids: np.ndarray, code_names: Sequence[str]) -> None:
-    """Write the OOF, test and day-out predictions, each saying (``uns["code_space"]``) which codes it holds."""
+                      day_out_ids: np.ndarray, code_names: Sequence[str]) -> None:
+    """Write the OOF and day-out predictions, each saying (``uns["code_space"]``) which codes it holds."""
     spaces = EXACT_SPACES if splits.exact else CODE_SPACES
     write_matrix(out.oof, result.oof, splits.cells, code_names, uns={"code_space": spaces["oof"]})
-    write_matrix(out.test, result.test, test_ids, code_names, uns={"code_space": spaces["test"]})
     if out.day_out:
         pred = held.pred if held is not None else np.zeros((0, len(code_names)), np.float32)
         write_matrix(out.day_out, pred, day_out_ids, code_names, uns={"code_space": spaces["day_out"]})

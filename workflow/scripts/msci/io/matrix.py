@@ -224,6 +224,7 @@ class MatrixFile:
             self.sparse, self.shape = x.sparse, x.shape
             self.obs_names = frame_index(f["obs"])
             self.var_names = frame_index(f["var"])
+            self.layer_names = sorted(f["layers"].keys()) if "layers" in f else []
 
     @property
     def n_rows(self) -> int:
