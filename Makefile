@@ -13,11 +13,12 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check
 
 setup: $(STAMP)
 
-$(STAMP): envs/torch.txt envs/constraints.txt envs/requirements.txt $(EXTRA) envs/no-deps.txt
+$(STAMP): envs/torch.txt envs/constraints.txt envs/requirements.txt $(EXTRA) envs/no-deps.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q -r envs/torch.txt
 	$(PIP) install -q -c envs/constraints.txt -r envs/requirements.txt -r $(EXTRA)
 	$(PIP) install -q --no-deps -r envs/no-deps.txt
+	$(PIP) install -q --no-deps --no-build-isolation -e .
 	touch $@
 
 demo: setup
