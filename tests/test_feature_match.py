@@ -65,3 +65,17 @@ def test_duplicate_query_features_are_refused_naming_one():
 def test_names_that_are_not_all_peaks_are_not_parsed_as_peaks():
     assert parse_peaks(["chr1:1-2", "CD3E"]) is None
     assert parse_peaks(["chrX-5-9"]).to_dict("list") == {"chrom": ["chrX"], "start": [5], "end": [9]}
+
+
+def test_a_query_peak_goes_to_the_reference_peak_it_overlaps_most_even_one_matched_by_name():
+    reference = ["chr1:100-200", "chr1:190-300"]
+    query = ["chr1:100-200", "chr1:120-195"]  # the second: 75 bp into the first reference peak, 5 into the second
+    out = match_features(reference, query, min_share=0.5).apply(np.array([[1.0, 10.0]]))
+    assert np.array_equal(out, [[11.0, 0.0]])
+
+
+def test_contigs_with_separators_in_their_names_are_peaks_too():
+    peaks = parse_peaks(["chr1:1-2", "chrUn_KI270742v1:5-9", "chr1_KI270706v1_random-10-20"])
+    assert list(peaks["chrom"]) == ["chr1", "chrUn_KI270742v1", "chr1_KI270706v1_random"]
+    match = match_features(["chrUn_KI270742v1:5-9", "chr2:1-50"], ["chrUn_KI270742v1-5-9", "chr2_10_40"], min_share=1)
+    assert match.n_matched == 2 and match.n_by_interval == 1

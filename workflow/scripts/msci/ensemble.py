@@ -20,6 +20,7 @@ fold's codes of the cell (the held-out truth) and day-out rows against the day-o
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -354,7 +355,7 @@ def write_oof_blend(models: Models, oofs: list[_Standardized], w: np.ndarray, ou
 def fold_layers(files: Sequence[MatrixFile]) -> list[str]:
     """The fold layers (``fold_<k>``: one fold model's test predictions) that every file has."""
     common = set.intersection(*(set(f.layer_names) for f in files)) if files else set()
-    return sorted((n for n in common if n.startswith("fold_")), key=lambda n: int(n.split("_")[1]))
+    return sorted((n for n in common if re.fullmatch(r"fold_\d+", n)), key=lambda n: int(n.split("_")[1]))
 
 
 def write_test_blend(models: Models, w: np.ndarray, how: str, out_path: str, chunk_rows: int) -> None:

@@ -20,7 +20,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 log = logging.getLogger(__name__)
-PEAK = r"^(?P<chrom>[^:_\-]+)[:_\-](?P<start>\d+)[:_\-](?P<end>\d+)$"
+# The chromosome is everything before the last two separators (contigs such as chrUn_KI270742v1 have their own).
+PEAK = r"^(?P<chrom>.+)[:_\-](?P<start>\d+)[:_\-](?P<end>\d+)$"
 
 
 def parse_peaks(names) -> pd.DataFrame | None:
@@ -126,11 +127,9 @@ def match_features(reference, query, *, min_share: float, source: str = "query")
     if ref_peaks is not None and query_peaks is not None:
         canon = lambda p: (p["chrom"] + ":" + p["start"].astype(str) + "-" + p["end"].astype(str)).to_numpy()  # noqa: E731
         target = np.where(target >= 0, target, _by_name(canon(ref_peaks), canon(query_peaks)))
-        taken = np.zeros(len(reference), bool)
-        taken[target[target >= 0]] = True
         free = np.flatnonzero(target < 0)
-        if len(free) and not taken.all():
-            overlap = _by_overlap(ref_peaks, query_peaks, np.flatnonzero(~taken), free)
+        if len(free):  # against every reference peak: counts of several query peaks add up
+            overlap = _by_overlap(ref_peaks, query_peaks, np.arange(len(reference)), free)
             n_interval = int((overlap[free] >= 0).sum())
             target[free] = overlap[free]
             by = "name+interval"

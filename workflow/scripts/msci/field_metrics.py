@@ -80,7 +80,9 @@ def gene_spearman(pairs: Pairs, n_cells: int, n_genes: int, max_values: int) -> 
     out = np.zeros(n_genes)
     for lo in range(0, n_genes, block):
         cols = slice(lo, min(lo + block, n_genes))
-        y, p = (np.concatenate(parts) for parts in zip(*((a[:, cols], b[:, cols]) for a, b in pairs()), strict=True))
+        # Copies, not views: a view would keep its whole chunk alive until the block is assembled.
+        y, p = (np.concatenate(parts) for parts in zip(*((a[:, cols].copy(), b[:, cols].copy()) for a, b in pairs()),
+                                                        strict=True))
         col = ColumnPearson(y.shape[1])
         col.update(rankdata(y, axis=0), rankdata(p, axis=0))
         out[cols] = col.result()

@@ -69,5 +69,8 @@ class ColumnPearson:
         st, sp, stt, spp, stp = self.sums
         n = max(self.n, 1)
         cov = stp - st * sp / n
-        den = np.sqrt(np.maximum(stt - st * st / n, 0) * np.maximum(spp - sp * sp / n, 0))
-        return np.divide(cov, den, out=np.zeros_like(cov), where=den > 0)
+        vt, vp = stt - st * st / n, spp - sp * sp / n
+        # A constant column's variance from sums is rounding noise, not zero: below 1e-10 of Σx², it is zero.
+        varies = (vt > 1e-10 * stt) & (vp > 1e-10 * spp)
+        den = np.sqrt(np.maximum(vt, 0) * np.maximum(vp, 0))
+        return np.divide(cov, den, out=np.zeros_like(cov), where=varies & (den > 0))

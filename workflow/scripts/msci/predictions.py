@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,9 +44,17 @@ def test_levels(levels_path: str, cells) -> np.ndarray:
     return levels[["mean", "sd"]].to_numpy(np.float64)[pos]
 
 
-def fold_spread(preds: list[np.ndarray]) -> np.ndarray:
-    """Per cell and target, the standard deviation of the fold models' predictions (ddof 1)."""
-    return np.std(np.stack(preds), axis=0, ddof=1).astype(np.float32)
+def fold_spread(preds: Iterator[np.ndarray]) -> np.ndarray:
+    """Per cell and target, the standard deviation (ddof 1) of the fold models' predictions, from running sums
+    (two buffers, however many folds)."""
+    n, total, squares = 0, None, None
+    for p in preds:
+        p = np.asarray(p, np.float64)
+        total, squares = (p.copy(), p * p) if total is None else (total + p, squares + p * p)
+        n += 1
+    if n < 2:
+        raise ValueError("a spread needs at least two fold models")
+    return np.sqrt(np.maximum(squares - total * total / n, 0.0) / (n - 1)).astype(np.float32)
 
 
 def write_predictions(blend_test: str, codec_path: str, weights_path: str, levels_path: str, units_path: str,
@@ -70,8 +78,8 @@ def write_predictions(blend_test: str, codec_path: str, weights_path: str, level
             w.append(to_units(z, level[start:stop], units["a"]), blend.obs_names[start:stop])
             w.append_layer("standardized", z)
             if len(folds) > 1:
-                sd = fold_spread([to_units(row_standardize(codec.decode(np.asarray(f.read(start, stop)))),
-                                           level[start:stop], units["a"]) for f in folds])
+                sd = fold_spread(to_units(row_standardize(codec.decode(np.asarray(f.read(start, stop)))),
+                                          level[start:stop], units["a"]) for f in folds)
                 w.append_layer("fold_sd", sd)
                 spread[start:stop] = sd.mean(axis=1)
         if len(folds) > 1:
