@@ -57,15 +57,14 @@ def _log_sd(sd: np.ndarray) -> np.ndarray:
 
 def predict_levels(X: np.ndarray, levels: pd.DataFrame, fold: np.ndarray, X_test: np.ndarray,
                    alpha: float) -> tuple[np.ndarray, np.ndarray, list]:
-    """Out-of-fold (training cells) and fold-averaged (test cells, and training cells in no fold) level and
-    scale, as columns m̂, ŝ; and the fold models."""
+    """Out-of-fold (training cells; every one is in a fold) and fold-averaged (test cells) level and scale, as
+    columns m̂, ŝ; and the fold models."""
     Y = np.c_[levels["mean"].to_numpy(), _log_sd(levels["sd"].to_numpy())]
     oof, test, models = np.zeros_like(Y), np.zeros((len(X_test), 2)), []
-    ks = np.unique(fold[fold >= 0])
+    ks = np.unique(fold)
     for k in ks:
         model = level_model(alpha).fit(X[fold != k], Y[fold != k])
         oof[fold == k] = model.predict(X[fold == k])
-        oof[fold < 0] += model.predict(X[fold < 0]) / len(ks) if (fold < 0).any() else 0
         test += model.predict(X_test) / len(ks) if len(X_test) else 0
         models.append(model)
     as_units = lambda p: np.c_[p[:, 0], np.exp(p[:, 1])]  # noqa: E731
@@ -111,8 +110,8 @@ def oof_fit(targets: MatrixFile, blend_oof: MatrixFile, splits: SplitCodes, leve
 
 def cross_fitted_shrinkage(pearson: np.ndarray, fold: np.ndarray) -> np.ndarray:
     """Per cell: the mean Pearson of the cells outside its fold (no cell's own error sets its ``a``)."""
-    a = np.full(len(pearson), pearson.mean())
-    for k in np.unique(fold[fold >= 0]):
+    a = np.empty(len(pearson))
+    for k in np.unique(fold):
         a[fold == k] = pearson[fold != k].mean()
     return np.clip(a, 0.0, 1.0)
 
