@@ -27,16 +27,9 @@ METRICS = ("rmse", "mae", "mean_pearson_per_cell", "mean_spearman_per_cell", "me
            "mean_spearman_per_gene", "overall_pearson", "overall_spearman")
 
 
-def _pearson_of_sums(n: int, s: np.ndarray) -> float:
-    """Pearson from n and the sums Σx, Σy, Σx², Σy², Σxy (0 when either side is constant)."""
-    sx, sy, sxx, syy, sxy = s
-    cov, vx, vy = sxy - sx * sy / n, sxx - sx * sx / n, syy - sy * sy / n
-    return float(cov / np.sqrt(vx * vy)) if n and vx > 0 and vy > 0 else 0.0
-
-
-def _sums(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    x, y = x.astype(np.float64, copy=False).ravel(), y.astype(np.float64, copy=False).ravel()
-    return np.array([x.sum(), y.sum(), x @ x, y @ y, x @ y])
+def _flat(x: np.ndarray) -> np.ndarray:
+    """All values as one column (the overall scores are a column Pearson of the flattened matrices)."""
+    return np.asarray(x, np.float64).reshape(-1, 1)
 
 
 def _value_ranks(pairs: Pairs, side: int, max_values: int, rounded: bool) -> tuple[np.ndarray, np.ndarray] | None:
@@ -62,16 +55,15 @@ def overall_spearman(pairs: Pairs, max_values: int) -> tuple[float, str]:
     rounded = any(t is None for t in tables)
     if rounded:
         tables = [_value_ranks(pairs, side, max_values, rounded=True) for side in (0, 1)]
-    n, s = 0, np.zeros(5)
+    overall = ColumnPearson(1)
     for chunk in pairs():
         ranks = []
         for (values, mid), v in zip(tables, chunk, strict=True):
             v = np.asarray(v, np.float32)
             v = v.astype(np.float16).astype(np.float32) if rounded else v
             ranks.append(mid[np.searchsorted(values, v.ravel())])
-        n += ranks[0].size
-        s += _sums(ranks[0], ranks[1])
-    return _pearson_of_sums(n, s), "float16-rounded" if rounded else "exact"
+        overall.update(_flat(ranks[0]), _flat(ranks[1]))
+    return float(overall.result()[0]), "float16-rounded" if rounded else "exact"
 
 
 def gene_spearman(pairs: Pairs, n_cells: int, n_genes: int, max_values: int) -> np.ndarray:
@@ -97,7 +89,7 @@ def predict_modality_metrics(pairs: Pairs, n_cells: int, n_genes: int, max_value
     """
     sq = ab = 0.0
     r_cell, s_cell = np.zeros(n_cells), np.zeros(n_cells)
-    genes, overall, seen = ColumnPearson(n_genes), np.zeros(5), 0
+    genes, overall, seen = ColumnPearson(n_genes), ColumnPearson(1), 0
     for y, p in pairs():
         y, p = np.asarray(y, np.float64), np.asarray(p, np.float64)
         d = y - p
@@ -106,7 +98,7 @@ def predict_modality_metrics(pairs: Pairs, n_cells: int, n_genes: int, max_value
         r_cell[rows] = row_pearson(y, p)
         s_cell[rows] = row_pearson(rankdata(y, axis=1), rankdata(p, axis=1))
         genes.update(y, p)
-        overall += _sums(y, p)
+        overall.update(_flat(y), _flat(p))
         seen += len(y)
     if seen != n_cells:
         raise ValueError(f"{seen} cells read, {n_cells} expected")
@@ -117,6 +109,6 @@ def predict_modality_metrics(pairs: Pairs, n_cells: int, n_genes: int, max_value
         "mean_pearson_per_cell": float(r_cell.mean()), "mean_spearman_per_cell": float(s_cell.mean()),
         "mean_pearson_per_gene": float(genes.result().mean()),
         "mean_spearman_per_gene": float(gene_spearman(pairs, n_cells, n_genes, max_values).mean()),
-        "overall_pearson": _pearson_of_sums(size, overall), "overall_spearman": spearman,
+        "overall_pearson": float(overall.result()[0]), "overall_spearman": spearman,
         "overall_spearman_ranks": how, "n_cells": n_cells, "n_genes": n_genes,
     }

@@ -24,7 +24,7 @@ from scipy.stats import spearmanr
 from msci.ensemble import fold_layers, row_standardize
 from msci.field_metrics import predict_modality_metrics
 from msci.io.artifacts import write_json
-from msci.io.matrix import MatrixFile, MatrixWriter
+from msci.io.matrix import MatrixFile, MatrixWriter, as_dense
 from msci.metrics import row_pearson
 from msci.target_codes import load_codec
 from msci.units import to_units
@@ -149,7 +149,7 @@ def predictors(files: ScoreFiles, truth: MatrixFile, chunk_rows: int) -> dict[st
 def _field_scores(truth: MatrixFile, predict: Callable[[int, int], np.ndarray], chunk_rows: int) -> dict:
     def pairs():
         for start, stop, y in truth.iter_chunks(chunk_rows):
-            yield np.asarray(y.toarray() if hasattr(y, "toarray") else y, np.float64), predict(start, stop)
+            yield as_dense(y, np.float64), predict(start, stop)
 
     return predict_modality_metrics(pairs, *truth.shape)
 
@@ -163,7 +163,7 @@ def spread_vs_error(predictions_path: str, truth: MatrixFile, pos: np.ndarray, c
         return None
     units, err = MatrixFile(predictions_path), np.zeros(truth.n_rows)
     for start, stop, y in truth.iter_chunks(chunk_rows):
-        y = np.asarray(y.toarray() if hasattr(y, "toarray") else y, np.float64)
+        y = as_dense(y, np.float64)
         err[start:stop] = np.sqrt(((y - units.read_rows(pos[start:stop], chunk_rows)) ** 2).mean(axis=1))
     spread = obs["fold_sd_mean"].to_numpy()[pos]
     rho = spearmanr(spread, err).statistic if len(err) > 2 and np.ptp(spread) > 0 and np.ptp(err) > 0 else 0.0
@@ -186,7 +186,7 @@ def score_predictions(files: Mapping[str, ScoreFiles], out_path: str | None = No
         pos = _positions(pred, truth.obs_names)
         r = np.zeros(truth.n_rows)
         for start, stop, y in truth.iter_chunks(chunk_rows):
-            y = np.asarray(y.toarray() if hasattr(y, "toarray") else y, np.float32)
+            y = as_dense(y, np.float32)
             r[start:stop] = row_pearson(y, pred.read_rows(pos[start:stop], chunk_rows))
         entry: dict = {"pearson": float(r.mean()) if r.size else None, "n_cells": int(r.size)}
         if r.size:

@@ -32,7 +32,7 @@ import numpy as np
 
 from msci.chunked_svd import RowSubset, randomized_svd_by_groups
 from msci.io.artifacts import write_npz
-from msci.io.matrix import MatrixFile, MatrixWriter
+from msci.io.matrix import MatrixFile, MatrixWriter, as_dense
 
 log = logging.getLogger(__name__)
 METHODS = ("none", "svd")
@@ -77,7 +77,7 @@ def load_codec(path: str | os.PathLike) -> tuple[TargetCodec, np.ndarray, np.nda
 
 
 def _centred(block) -> np.ndarray:
-    y = np.asarray(block.toarray() if hasattr(block, "toarray") else block, dtype=np.float32)
+    y = as_dense(block, np.float32)
     return y - y.mean(axis=1, keepdims=True)
 
 
@@ -119,7 +119,7 @@ def encode_chunks(targets: MatrixFile, codec: TargetCodec,
     """``(start, stop, codes, ρ)`` of every training cell under ``codec``, one row chunk at a time."""
     for start, stop, block in targets.iter_chunks(chunk_rows):
         if codec.decoder is None:
-            dense = np.asarray(block.toarray() if hasattr(block, "toarray") else block, np.float32)
+            dense = as_dense(block, np.float32)
             yield start, stop, dense, np.ones(stop - start)
             continue
         yc = _centred(block)

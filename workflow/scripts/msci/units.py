@@ -27,7 +27,7 @@ from sklearn.preprocessing import StandardScaler
 from msci.ensemble import row_standardize
 from msci.features.table import load_features
 from msci.io.artifacts import write_json, write_npz, write_parquet
-from msci.io.matrix import MatrixFile
+from msci.io.matrix import MatrixFile, as_dense
 from msci.metrics import row_pearson
 from msci.split_codecs import SplitCodes, TargetFiles, fold_table, load_split_codes
 
@@ -39,7 +39,7 @@ def cell_levels(targets: MatrixFile, chunk_rows: int) -> pd.DataFrame:
     """Each training cell's targets' mean and standard deviation (one chunked pass)."""
     out = np.zeros((targets.n_rows, 2))
     for start, stop, y in targets.iter_chunks(chunk_rows):
-        y = np.asarray(y.toarray() if hasattr(y, "toarray") else y, np.float64)
+        y = as_dense(y, np.float64)
         out[start:stop] = np.c_[y.mean(axis=1), y.std(axis=1)]
     return pd.DataFrame(out, index=targets.obs_names, columns=["mean", "sd"])
 
@@ -99,7 +99,7 @@ def oof_fit(targets: MatrixFile, blend_oof: MatrixFile, splits: SplitCodes, leve
     n = targets.n_rows
     fit = OofFit(np.zeros(n), np.zeros(n), np.zeros(n), targets.shape[1])
     for start, stop, y in targets.iter_chunks(chunk_rows):
-        y = np.asarray(y.toarray() if hasattr(y, "toarray") else y, np.float64)
+        y = as_dense(y, np.float64)
         z = row_standardize(splits.decode_held_out(start, stop, blend_oof.read(start, stop))).astype(np.float64)
         d = y - level[start:stop, :1]
         fit.resid[start:stop] = np.einsum("ij,ij->i", d, d)

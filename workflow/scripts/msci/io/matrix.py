@@ -37,6 +37,11 @@ def _names_frame(names: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame(index=pd.Index(np.asarray(names, dtype=object).astype(str), dtype=object))
 
 
+def as_dense(block, dtype: np.dtype | type = np.float64) -> np.ndarray:
+    """A row block read from a dense or sparse matrix, as a dense array of ``dtype``."""
+    return np.asarray(block.toarray() if sp.issparse(block) else block, dtype=dtype)
+
+
 class MatrixWriter:
     """Append row blocks of one matrix to an ``.h5ad`` file; the file appears only on ``close``.
 
