@@ -17,6 +17,7 @@ include: "workflow/rules/features.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/ensemble.smk"
 include: "workflow/rules/units.smk"
+include: "workflow/rules/reference.smk"
 # The input mode, chosen once (common.smk's input_mode: demo, competition or own): its raw files, what
 # ingest reads, what the run delivers and how it is scored.
 include: f"workflow/rules/inputs/{INPUT_MODE}.smk"

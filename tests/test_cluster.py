@@ -68,7 +68,7 @@ def test_workflow_through_slurm_matches_a_local_run_and_reruns_one_model(slurm, 
     shutil.copytree(local, cluster, symlinks=True)
     cite = cluster / "results" / "cite"
     for path in [*cite.glob("cell_type.*"), *(cite / "features" / f"{f}.parquet" for f in ("cell_type", "ivis"))]:
-        path.unlink()
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
     shutil.rmtree(cite / "models")
     snakefile, tiny = workflow_with_models(tmp_path, SLURM_MODELS)
     args = ("-s", str(snakefile), "--configfile", str(tiny), *SLURM_ARGS, "--", "results/submission.csv")

@@ -56,19 +56,20 @@ DEFAULTS: dict[str, dict[str, str]] = {
 # Defaulted parameters that are no configured value: optional inputs and outputs, values the wrapper derives,
 # block sizes that no config sets.
 EXEMPT: dict[str, set[str]] = {
-    "msci.features.svd.svd_features": {"prefix", "fit_mask"},
-    "msci.features.svd_chrom.svd_chrom_features": {"fit_mask"},
-    "msci.features.lsi.lsi_features": {"metrics_path", "fit_mask"},
-    "msci.features.ivis.ivis_features": {"fit_mask"},
-    "msci.features.ivis.ivis_embedding": {"model", "fit_mask"},
+    "msci.features.svd.svd_features": {"prefix", "fit_mask", "out_fitted"},
+    "msci.features.svd_chrom.svd_chrom_features": {"fit_mask", "out_fitted"},
+    "msci.features.lsi.lsi_features": {"metrics_path", "fit_mask", "out_fitted"},
+    "msci.features.ivis.ivis_features": {"fit_mask", "out_fitted"},
+    "msci.features.ivis.fit_ivis": {"model", "fit_mask"},
     "msci.features.genes.genes_features": {"chunk_rows"},
     "msci.io.matrix.MatrixFile": {"layer"},
     "msci.features.qc.qc_features": {"chunk_rows"},
     "msci.ensemble.ensemble_models": {"chunk_rows"},
     "msci.validation.folds.make_folds": {"good_validation"},
+    "msci.validation.celltype.predict_cell_types": {"out_fitted"},
     "msci.submission.build_submission": {"codecs", "require_all"},
     "msci.submission.score_submission": {"out_path"},
-    "msci.training.train_model": {"out_day_out", "threads", "pretrainer"},
+    "msci.training.train_model": {"out_day_out", "threads", "pretrainer", "out_fitted"},
     "msci.predictions.write_predictions": {"config", "chunk_rows"},
     "msci.predictions.score_predictions": {"out_path", "chunk_rows"},
     "msci.report.write_report": {"score_path", "own_data"},
@@ -79,7 +80,7 @@ EXEMPT: dict[str, set[str]] = {
 # Model parameters: the estimators are their home (schemas/model_params.yaml is generated from them).
 EXEMPT_FUNCTIONS = {"msci.models.tabnet.pretrain_tabnet"}
 # Library functions that receive configured values through a wrapper-called function's **params.
-FORWARDED = {"msci.features.ivis.ivis_embedding"}
+FORWARDED = {"msci.features.ivis.fit_ivis"}
 
 
 def _resolve(qualname: str) -> Any:

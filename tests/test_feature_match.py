@@ -7,6 +7,7 @@ import pytest
 import scipy.sparse as sp
 
 from msci.feature_match import match_features, parse_peaks
+from msci.io.checks import InputError
 
 
 def test_shuffled_genes_with_missing_and_extra_ones_land_in_the_reference_columns():
@@ -51,14 +52,14 @@ def test_peaks_called_elsewhere_add_their_counts_to_the_reference_peak_they_over
 
 
 def test_a_query_matching_too_few_features_stops_with_one_line_naming_it():
-    with pytest.raises(ValueError) as err:
+    with pytest.raises(InputError) as err:
         match_features([f"G{i}" for i in range(10)], ["A", "B", "G1"], min_share=0.5, source="new.h5ad")
     msg = str(err.value)
     assert "\n" not in msg and msg.startswith("new.h5ad: only 1 of the reference's 10 features (10%)")
 
 
 def test_duplicate_query_features_are_refused_naming_one():
-    with pytest.raises(ValueError, match="new.h5ad: feature 'A' appears more than once"):
+    with pytest.raises(InputError, match="new.h5ad: feature 'A' appears more than once"):
         match_features(["A", "B"], ["A", "A"], min_share=0.5, source="new.h5ad")
 
 

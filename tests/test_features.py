@@ -88,16 +88,19 @@ def test_svd_per_chromosome_reduces_each_group_and_keeps_contigs_raw(tmp_path):
     assert df[["chr1_svd_2"]].abs().max().iloc[0] < 1e-3 * df["chr1_svd_0"].abs().max()  # chr1 has rank 2
 
 
-def test_ivis_embedding_has_the_requested_size_and_repeats_with_a_seed():
-    from msci.features.ivis import ivis_embedding
+def test_ivis_embedding_has_the_requested_size_repeats_with_a_seed_and_reloads(tmp_path):
+    from msci.features.ivis import IvisTransform, fit_ivis
 
     rng = np.random.default_rng(0)
     centers = rng.normal(scale=4, size=(3, 10))
     X = np.repeat(centers, 60, axis=0) + rng.normal(size=(180, 10))
     params = {"embedding_dims": 3, "k": 5, "epochs": 3, "batch_size": 32, "patience": 5, "scale": True, "seed": 1}
-    a, b = ivis_embedding(X, **params), ivis_embedding(X, **params)
+    fitted = fit_ivis(X, **params)
+    a, b = fitted.transform(X), fit_ivis(X, **params).transform(X)
     assert a.shape == (180, 3) and np.isfinite(a).all()
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    fitted.save(str(tmp_path / "ivis"))
+    np.testing.assert_allclose(IvisTransform.load(str(tmp_path / "ivis")).transform(X[:7]), a[:7], atol=1e-6)
 
 
 def test_svd_per_chromosome_fit_on_some_rows_projects_all_rows(tmp_path):

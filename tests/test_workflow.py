@@ -111,8 +111,8 @@ def test_changing_the_target_compression_reruns_multiome_from_its_codes_on(demo_
     path = demo_run / "override_targets.yaml"
     path.write_text(yaml.safe_dump(override))
     proc = run_snakemake(demo_run, "-s", str(workflow_copy / "Snakefile"), "--configfile", str(path), "-n")
-    assert planned_jobs(proc.stdout) == {"encode_targets": 1, "train_model": 3, "ensemble": 1, "submission": 1,
-                                         "score": 1, "report": 1, "all": 1}
+    assert planned_jobs(proc.stdout) == {"encode_targets": 1, "train_model": 3, "ensemble": 1, "units": 1,
+                                         "reference": 1, "submission": 1, "score": 1, "report": 1, "all": 1}
 
 
 def test_finished_run_has_nothing_to_do(demo_run, workflow_copy):
@@ -121,18 +121,20 @@ def test_finished_run_has_nothing_to_do(demo_run, workflow_copy):
 
 def test_changing_model_params_reruns_the_model_and_its_consumers_only(demo_run, workflow_copy):
     jobs = _dry(demo_run, workflow_copy, "--config", "models={ridge: {type: ridge, params: {alpha: 3.0}}}")
-    assert jobs == {"train_model": 2, "ensemble": 2, "submission": 1, "score": 1, "report": 1, "all": 1}
+    assert jobs == {"train_model": 2, "ensemble": 2, "units": 2, "reference": 2, "submission": 1, "score": 1,
+                    "report": 1, "all": 1}
 
 
 def test_dropping_a_model_from_the_blend_reruns_only_the_blend_and_what_follows(demo_run, workflow_copy):
     jobs = _dry(demo_run, workflow_copy, "--config", "ensemble={models: [ridge, xgboost]}")
-    assert jobs == {"ensemble": 2, "submission": 1, "score": 1, "report": 1, "all": 1}
+    assert jobs == {"ensemble": 2, "units": 2, "reference": 2, "submission": 1, "score": 1, "report": 1, "all": 1}
 
 
 def test_adding_a_model_trains_only_it(demo_run, workflow_copy):
     jobs = _dry(demo_run, workflow_copy, "--config",
                 "models={ridge_strong: {type: ridge, modalities: [cite], params: {alpha: 100.0}}}")
-    assert jobs == {"train_model": 1, "ensemble": 1, "submission": 1, "score": 1, "report": 1, "all": 1}
+    assert jobs == {"train_model": 1, "ensemble": 1, "units": 1, "reference": 1, "submission": 1, "score": 1,
+                    "report": 1, "all": 1}
 
 
 def test_changing_one_feature_family_reruns_it_and_its_consumers_only(demo_run, workflow_copy):
@@ -144,14 +146,15 @@ def test_changing_one_feature_family_reruns_it_and_its_consumers_only(demo_run, 
     path.write_text(yaml.safe_dump(override))
     proc = run_snakemake(demo_run, "-s", str(workflow_copy / "Snakefile"), "--configfile", str(path), "-n")
     jobs = planned_jobs(proc.stdout)
-    assert jobs == {"features_svd_chrom": 1, "features_ivis": 1, "train_model": 1, "ensemble": 1, "submission": 1,
-                    "score": 1, "report": 1, "all": 1}
+    assert jobs == {"features_svd_chrom": 1, "features_ivis": 1, "train_model": 1, "ensemble": 1, "units": 1,
+                    "reference": 1, "submission": 1, "score": 1, "report": 1, "all": 1}
 
 
 def test_lsi_features_feed_the_multiome_mlp_and_any_model_can_use_them(demo_run, workflow_copy):
     jobs = _dry(demo_run, workflow_copy, "--config",
                 "models={ridge_lsi: {type: ridge, modalities: [multi], features: [lsi]}}")
-    assert jobs == {"train_model": 1, "ensemble": 1, "submission": 1, "score": 1, "report": 1, "all": 1}
+    assert jobs == {"train_model": 1, "ensemble": 1, "units": 1, "reference": 1, "submission": 1, "score": 1,
+                    "report": 1, "all": 1}
     table = pd.read_parquet(demo_run / "results" / "multi" / "features" / "lsi.parquet")
     cells = pd.read_parquet(demo_run / "results" / "multi" / "ingest" / "cells.parquet")
     assert list(table.index) == list(cells.index) and table.shape[1] == 50 and np.isfinite(table.to_numpy()).all()
@@ -166,7 +169,8 @@ def test_changing_a_library_module_reruns_the_rules_that_import_it(demo_run, wor
     original = module.read_text()
     try:
         module.write_text(original + "\n# an edit\n")
-        assert _dry(demo_run, workflow_copy) == {"ensemble": 2, "submission": 1, "score": 1, "report": 1, "all": 1}
+        assert _dry(demo_run, workflow_copy) == {"ensemble": 2, "units": 2, "reference": 2, "submission": 1,
+                                                 "score": 1, "report": 1, "all": 1}
     finally:
         module.write_text(original)
     assert _dry(demo_run, workflow_copy) == {}

@@ -179,7 +179,12 @@ def final_targets():
     for m in MODALITIES:
         targets += expand(rules.train_model.output.metrics, modality=m, model=models_for(m))
         targets += expand(
-            [rules.ensemble.output.metrics, rules.adversarial.output.metrics, rules.cell_type.output.metrics],
+            [
+                rules.ensemble.output.metrics,
+                rules.adversarial.output.metrics,
+                rules.cell_type.output.metrics,
+                rules.reference.output.manifest,
+            ],
             modality=m,
         )
     return targets
@@ -249,3 +254,96 @@ def ivis_source(wc):
     if source == "inputs":
         return expand(rules.ingest.output.inputs, modality=wc.modality)[0]
     return feature_tables(wc, [source])[0]
+
+
+# Fitted objects of the feature families a query recomputes: what each family's rule keeps (paths under
+# results/<modality>/), read back by msci.reference.
+FITTED_FAMILIES = {
+    "svd": "features/svd.fitted.skops",
+    "lsi": "features/lsi.fitted.skops",
+    "svd_chrom": "features/svd_chrom.fitted.skops",
+    "genes": "features/genes.matches.json",
+    "qc": None,
+    "ivis": "features/ivis.fitted",
+    "cell_type": "cell_type.fitted",
+}
+
+
+def reference_families(modality):
+    """The families a query of ``modality`` computes, each after those it reads (ivis' source, the cell-type
+    classifier's features), with what each needs."""
+    wanted = {f for n in ensemble_members(modality) for f in model_config(n, modality)["features"]}
+    wanted |= set(config["units"]["features"])
+    ivis_from = per_modality(config["features"]["ivis"]["input"], "features.ivis.input", modality)
+    if "ivis" in wanted and ivis_from != "inputs":
+        wanted.add(ivis_from)
+    if "cell_type" in wanted:
+        wanted |= set(config["validation"]["features"])
+    order = sorted(wanted - {"ivis", "cell_type"}) + [f for f in ("ivis", "cell_type") if f in wanted]
+    specs = {}
+    for f in order:
+        spec = {"fitted": FITTED_FAMILIES[f]}
+        if f == "ivis":
+            spec["source"] = ivis_from
+        if f == "cell_type":
+            spec.update(
+                sources=list(config["validation"]["features"]), encoding=config["features"]["cell_type"]["encoding"]
+            )
+        specs[f] = spec
+    return specs
+
+
+def reference_spec(modality):
+    """reference.json's content: the fitted objects of a modality (paths relative to results/<modality>) and the
+    settings that join them."""
+    return sorted_dict(
+        {
+            "modality": modality,
+            "inputs": "ingest/inputs.h5ad",
+            "families": reference_families(modality),
+            "family_order": list(reference_families(modality)),
+            "members": {
+                n: {"fitted": f"models/{n}/fitted", "features": model_config(n, modality)["features"]}
+                for n in ensemble_members(modality)
+            },
+            "ensemble": {"weights": "ensemble/weights.json", "standardize": config["ensemble"]["standardize"]},
+            "codec": "targets/codec.npz",
+            "split_codecs": "targets/split_codecs.npz",
+            "units": {
+                "model": "units/level_model.npz",
+                "metrics": "units/metrics.json",
+                "features": list(config["units"]["features"]),
+            },
+        }
+    )
+
+
+def reference_inputs(wc):
+    """Every file reference.json names, as the rules that write them name them."""
+    m = wc.modality
+    files = {
+        "inputs": expand(rules.ingest.output.inputs, modality=m)[0],
+        "weights": expand(rules.ensemble.output.weights, modality=m)[0],
+        "codec": expand(rules.encode_targets.output.codec, modality=m)[0],
+        "split_codecs": expand(rules.encode_targets.output.split_codecs, modality=m)[0],
+        "level_model": expand(rules.units.output.model, modality=m)[0],
+        "units": expand(rules.units.output.metrics, modality=m)[0],
+    }
+    for f in reference_families(m):
+        if f == "cell_type":
+            files[f] = expand(rules.cell_type.output.fitted, modality=m)[0]
+        elif f == "genes":
+            files[f] = expand(rules.features_genes.output.report, modality=m)[0]
+        elif f != "qc":
+            files[f] = expand(getattr(rules, f"features_{f}").output.fitted, modality=m)[0]
+    for n in ensemble_members(m):
+        files[f"model_{n}"] = expand(rules.train_model.output.fitted, modality=m, model=n)[0]
+    return files
+
+
+def query_entry(name, modality):
+    """A `query:` entry (schema defaults filled in), for the modality it names."""
+    entry = config["query"].get(name)
+    if entry is None or entry["modality"] != modality:
+        raise ValueError(f"config: query has no {modality} entry named {name!r}")
+    return sorted_dict(entry)

@@ -7,6 +7,7 @@ rule features_svd:
         cells=rules.ingest.output.cells,
     output:
         table="results/{modality}/features/svd.parquet",
+        fitted="results/{modality}/features/svd.fitted.skops",
     log:
         "logs/features_svd/{modality}.log",
     benchmark:
@@ -32,6 +33,7 @@ rule features_lsi:
         cells=rules.ingest.output.cells,
     output:
         table="results/{modality}/features/lsi.parquet",
+        fitted="results/{modality}/features/lsi.fitted.skops",
         metrics="results/{modality}/features/lsi.metrics.json",
     log:
         "logs/features_lsi/{modality}.log",
@@ -81,6 +83,7 @@ rule features_svd_chrom:
         cells=rules.ingest.output.cells,
     output:
         table="results/{modality}/features/svd_chrom.parquet",
+        fitted="results/{modality}/features/svd_chrom.fitted.skops",
     log:
         "logs/features_svd_chrom/{modality}.log",
     benchmark:
@@ -149,6 +152,7 @@ rule features_ivis:
         cells=rules.ingest.output.cells,
     output:
         table="results/{modality}/features/ivis.parquet",
+        fitted=directory("results/{modality}/features/ivis.fitted"),
     log:
         "logs/features_ivis/{modality}.log",
     benchmark:

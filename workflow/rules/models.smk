@@ -48,6 +48,7 @@ rule train_model:
         test="results/{modality}/models/{model}/test.h5ad",
         day_out="results/{modality}/models/{model}/day_out.h5ad",
         metrics="results/{modality}/models/{model}/metrics.json",
+        fitted=directory("results/{modality}/models/{model}/fitted"),
     log:
         "logs/train_model/{modality}/{model}.log",
     benchmark:

@@ -60,6 +60,7 @@ rule cell_type:
     output:
         table="results/{modality}/cell_type.parquet",
         metrics="results/{modality}/cell_type.metrics.json",
+        fitted=directory("results/{modality}/cell_type.fitted"),
     log:
         "logs/cell_type/{modality}.log",
     benchmark:

@@ -11,6 +11,7 @@ sm = snakemake  # noqa: F821
 with logged(sm.log[0]):
     cells = pd.read_parquet(sm.input.cells)
     features = load_features(sm.input.features, cells.index.to_numpy())
-    table, metrics = predict_cell_types(features, cells, seed=sm.params.seed, **sm.params.cell_type)
+    table, metrics = predict_cell_types(features, cells, seed=sm.params.seed,
+                                         out_fitted=sm.output.fitted, **sm.params.cell_type)
     write_parquet(table, sm.output.table)
     write_json(metrics, sm.output.metrics)

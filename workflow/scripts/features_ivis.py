@@ -17,4 +17,5 @@ with logged(sm.log[0]):
     else:
         source = pd.read_parquet(sm.input.source)
     mask = fit_mask(sm.input.cells, source.index.to_numpy(), sm.params.fit_on)
-    ivis_features(source, sm.output.table, seed=sm.params.seed, fit_mask=mask, **sm.params.ivis)
+    ivis_features(source, sm.output.table, seed=sm.params.seed, fit_mask=mask,
+        out_fitted=sm.output.fitted, **sm.params.ivis)

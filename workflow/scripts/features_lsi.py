@@ -9,4 +9,5 @@ sm = snakemake  # noqa: F821
 with logged(sm.log[0]):
     mask = fit_mask(sm.input.cells, MatrixFile(sm.input.inputs).obs_names, sm.params.fit_on)
     lsi_features(sm.input.inputs, sm.output.table, sm.output.metrics, seed=sm.params.seed, fit_mask=mask,
+        out_fitted=sm.output.fitted,
                  **sm.params.lsi)

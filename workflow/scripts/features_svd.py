@@ -8,4 +8,5 @@ from msci.logs import logged
 sm = snakemake  # noqa: F821
 with logged(sm.log[0]):
     mask = fit_mask(sm.input.cells, MatrixFile(sm.input.inputs).obs_names, sm.params.fit_on)
-    svd_features(sm.input.inputs, sm.output.table, seed=sm.params.seed, fit_mask=mask, **sm.params.svd)
+    svd_features(sm.input.inputs, sm.output.table, seed=sm.params.seed, fit_mask=mask,
+        out_fitted=sm.output.fitted, **sm.params.svd)

@@ -17,6 +17,7 @@ with logged(sm.log[0]):
         out_test=sm.output.test,
         out_day_out=sm.output.day_out,
         out_metrics=sm.output.metrics,
+        out_fitted=sm.output.fitted,
         seed=sm.params.seed,
         stop_fraction=sm.params.stop_fraction,
         threads=sm.threads,

@@ -125,7 +125,8 @@ def fit_held_out(model, X: np.ndarray, Y: np.ndarray, train: np.ndarray, valid: 
 def cross_validate(make_model: Callable[[int], Any], X: np.ndarray, Y: np.ndarray | SplitTargets, folds: np.ndarray,
                    X_test: np.ndarray, rho: np.ndarray | None = None, stop_labels: np.ndarray | None = None,
                    stop_fraction: float = 0.1, seed: int = 0,
-                   on_test: Callable[[int, np.ndarray], None] | None = None) -> CVResult:
+                   on_test: Callable[[int, np.ndarray], None] | None = None,
+                   on_fold: Callable[[int, Any], None] | None = None) -> CVResult:
     """Train one model per fold; OOF rows come from the fold that held them out.
 
     Test predictions are the mean over folds of each fold model's ``predict`` (models that
@@ -135,6 +136,7 @@ def cross_validate(make_model: Callable[[int], Any], X: np.ndarray, Y: np.ndarra
     ``stop_labels``/``stop_fraction``/``seed``: the inner early-stopping split (:func:`fit_held_out`).
     ``on_test(k, pred)``: called with each fold model's test predictions (global space) as they are made, so
     a caller can keep them (the folds' spread) without this loop holding a copy per fold.
+    ``on_fold(k, model)``: called with each fold's fitted model (e.g. to save it) before the next is made.
     """
     if hasattr(Y, "to_global") and rho is not None:
         raise ValueError("rho comes with the split targets: give it only with one target matrix")
@@ -149,8 +151,11 @@ def cross_validate(make_model: Callable[[int], Any], X: np.ndarray, Y: np.ndarra
     for k in ks:
         Y_k, rho_k = targets.codes(int(k))
         tr, va = np.flatnonzero(folds != k), np.flatnonzero(folds == k)
-        held = fit_held_out(make_model(int(k)), X, Y_k, tr, va, rho_k, stop_labels, stop_fraction, seed + int(k),
-                            X_test)
+        model = make_model(int(k))
+        held = fit_held_out(model, X, Y_k, tr, va, rho_k, stop_labels, stop_fraction, seed + int(k), X_test)
+        if on_fold is not None:
+            on_fold(int(k), model)
+        del model
         del Y_k  # before the next fold's are read: one fold's targets in memory at a time
         if oof is None:
             oof = np.zeros((len(folds), held.pred.shape[1]), dtype=np.float32)

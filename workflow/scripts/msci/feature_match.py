@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from msci.io.checks import InputError
+
 log = logging.getLogger(__name__)
 # The chromosome is everything before the last two separators (contigs such as chrUn_KI270742v1 have their own).
 PEAK = r"^(?P<chrom>.+)[:_\-](?P<start>\d+)[:_\-](?P<end>\d+)$"
@@ -120,7 +122,7 @@ def match_features(reference, query, *, min_share: float, source: str = "query")
     reference, query = np.asarray(reference, dtype=str), np.asarray(query, dtype=str)
     if len(set(query)) != len(query):
         dup = pd.Index(query)[pd.Index(query).duplicated()][0]
-        raise ValueError(f"{source}: feature {dup!r} appears more than once")
+        raise InputError(source, f"feature {dup!r} appears more than once")
     target = _by_name(reference, query)
     by, n_interval = "name", 0
     ref_peaks, query_peaks = parse_peaks(reference), parse_peaks(query)
@@ -139,8 +141,8 @@ def match_features(reference, query, *, min_share: float, source: str = "query")
     match = FeatureMatch(mapping, by, n_interval)
     share = match.n_matched / max(len(reference), 1)
     if share < min_share:
-        raise ValueError(f"{source}: only {match.n_matched} of the reference's {len(reference)} features "
-                         f"({share:.0%}) are among its {len(query)}; at least {min_share:.0%} must match")
+        raise InputError(source, f"only {match.n_matched} of the reference's {len(reference)} features "
+                                 f"({share:.0%}) are among its {len(query)}; at least {min_share:.0%} must match")
     log.info("features of %s: %d of %d reference features matched (%d by interval), %d missing (zero), %d extra "
              "(dropped)", source, match.n_matched, len(reference), n_interval, match.n_missing, match.n_extra)
     return match

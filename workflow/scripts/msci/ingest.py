@@ -21,6 +21,8 @@ from msci.io.competition import TECHNOLOGY, FrameInfo, frame_info, iter_rows
 from msci.io.matrix import MatrixWriter
 
 log = logging.getLogger(__name__)
+# The competition's inputs come normalised (CITE: log1p of counts per 10k; Multiome: TF-IDF), as a query must.
+GIVEN = "given"
 METADATA_COLUMNS = ("cell_id", "day", "donor", "cell_type", "technology")
 
 
@@ -104,7 +106,7 @@ def ingest_modality(modality: str, train_inputs: str, test_inputs: str, train_ta
     try:
         with MatrixWriter(out_targets, tg.columns, sparse=False) as w:
             _copy_rows(tg, w, chunk_rows, False)
-        with MatrixWriter(out_inputs, tr.columns, sparse=sparse_inputs) as w:
+        with MatrixWriter(out_inputs, tr.columns, sparse=sparse_inputs, uns={"normalize": GIVEN}) as w:
             _copy_rows(tr, w, chunk_rows, sparse_inputs)
             _copy_rows(te, w, chunk_rows, sparse_inputs)
         write_parquet(cells, out_cells)

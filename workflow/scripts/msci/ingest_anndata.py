@@ -212,7 +212,8 @@ def ingest_own_data(modality: str, spec: dict, out_cells: str, out_inputs: str, 
         with MatrixWriter(out_targets, data.target_names, sparse=False) as w:
             _copy(data.targets, data.target_train, tg_cells, w, chunk_rows, target_normalize,
                   setting="target_normalize")
-        with MatrixWriter(out_inputs, data.input_names, sparse=sparse_inputs) as w:
+        uns = {"normalize": normalize, **({"idf": tfidf.idf_} if tfidf is not None else {})}
+        with MatrixWriter(out_inputs, data.input_names, sparse=sparse_inputs, uns=uns) as w:
             _copy(data.inputs, train_mask, in_cells, w, chunk_rows, normalize, tfidf)
             _copy(data.inputs, ~train_mask, in_cells, w, chunk_rows, normalize, tfidf)
         write_parquet(data.cells, out_cells)

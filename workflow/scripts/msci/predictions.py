@@ -26,7 +26,7 @@ from msci.field_metrics import predict_modality_metrics
 from msci.io.artifacts import write_json
 from msci.io.matrix import MatrixFile, MatrixWriter, as_dense
 from msci.metrics import row_pearson
-from msci.target_codes import load_codec
+from msci.target_codes import TargetCodec, load_codec
 from msci.units import to_units
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,17 @@ def fold_spread(preds: Iterator[np.ndarray]) -> np.ndarray:
     return np.sqrt(np.maximum(squares - total * total / n, 0.0) / (n - 1)).astype(np.float32)
 
 
+def units_block(codes: np.ndarray, fold_codes: list[np.ndarray], codec: TargetCodec, level: np.ndarray,
+                a: float) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """One chunk of blended codes → (values in units, the per-cell standardised profiles, the fold blends' spread
+    in units, or ``None`` with fewer than two folds): the one path of in-run test cells and of queries."""
+    z = row_standardize(codec.decode(codes))
+    sd = None
+    if len(fold_codes) > 1:
+        sd = fold_spread(to_units(row_standardize(codec.decode(f)), level, a) for f in fold_codes)
+    return to_units(z, level, a), z, sd
+
+
 def write_predictions(blend_test: str, codec_path: str, weights_path: str, levels_path: str, units_path: str,
                       out_path: str, config: Mapping[str, Any] | None = None, chunk_rows: int = 2048) -> int:
     """Decode the blend's test rows chunk by chunk and write them as ``.h5ad`` (``X`` in units, the per-cell
@@ -74,12 +85,11 @@ def write_predictions(blend_test: str, codec_path: str, weights_path: str, level
     spread = np.zeros(blend.n_rows)
     with MatrixWriter(out_path, codec.target_names, uns=uns) as w:
         for start, stop, codes in blend.iter_chunks(chunk_rows):
-            z = row_standardize(codec.decode(np.asarray(codes)))
-            w.append(to_units(z, level[start:stop], units["a"]), blend.obs_names[start:stop])
+            X, z, sd = units_block(np.asarray(codes), [np.asarray(f.read(start, stop)) for f in folds], codec,
+                                   level[start:stop], units["a"])
+            w.append(X, blend.obs_names[start:stop])
             w.append_layer("standardized", z)
-            if len(folds) > 1:
-                sd = fold_spread(to_units(row_standardize(codec.decode(np.asarray(f.read(start, stop)))),
-                                          level[start:stop], units["a"]) for f in folds)
+            if sd is not None:
                 w.append_layer("fold_sd", sd)
                 spread[start:stop] = sd.mean(axis=1)
         if len(folds) > 1:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,6 +15,7 @@ import pandas as pd
 from msci.cv import CVResult, HeldOut, cross_validate, fit_held_out, row_metrics, stopping_overstatement
 from msci.features.table import load_features
 from msci.io.artifacts import write_json
+from msci.io.fitted import atomic_dir, write_manifest
 from msci.io.matrix import MatrixFile, MatrixWriter, write_matrix
 from msci.models.registry import make_model
 from msci.split_codecs import DAY_OUT, SplitCodes, TargetFiles, fold_table, load_split_codes, table_splits
@@ -29,7 +32,8 @@ FOLD_LAYERS = "fold_<k>: fold k's model's test predictions (X is their mean)"
 def train_model(model_type: str, params: dict[str, Any], feature_paths: Sequence[str], targets: TargetFiles,
                 cells_path: str, folds_path: str, out_oof: str, out_test: str, out_metrics: str,
                 out_day_out: str | None = None, seed: int = 0, threads: int | None = None,
-                pretrainer: str | None = None, stop_fraction: float = 0.1) -> dict[str, Any]:
+                pretrainer: str | None = None, stop_fraction: float = 0.1,
+                out_fitted: str | None = None) -> dict[str, Any]:
     """Cross-validate ``model_type`` and write OOF and test predictions (h5ad) and ``metrics.json``.
 
     ``targets``: the training targets as codes (:mod:`msci.target_codes`), per CV split
@@ -39,6 +43,8 @@ def train_model(model_type: str, params: dict[str, Any], feature_paths: Sequence
     encoder every fold starts from. Early-stopping models stop on ``stop_fraction`` of each fold's
     training cells. ``out_day_out``: predictions for the folds' ``day_out`` cells by one more model
     trained on the earlier days, in the day-out split's code space (no rows where there is a single training day).
+    ``out_fitted``: a folder that gets every fold's fitted model in its library's format (``fold_<k>.*``) and
+    ``fitted.json`` (type, params, feature columns, the folds' code spaces), what a query predicts with.
     """
     if pretrainer:
         params = {**params, "pretrainer_path": pretrainer}
@@ -62,11 +68,18 @@ def train_model(model_type: str, params: dict[str, Any], feature_paths: Sequence
 
     X_train = X.to_numpy()
     spaces = EXACT_SPACES if splits.exact else CODE_SPACES
-    with MatrixWriter(out_test, code_names, uns={"code_space": spaces["test"], "layers": FOLD_LAYERS}) as test_out:
+    with (MatrixWriter(out_test, code_names, uns={"code_space": spaces["test"], "layers": FOLD_LAYERS}) as test_out,
+          fitted_folder(out_fitted) as fitted):
         result = cross_validate(make, X_train, splits, fold, X_test.to_numpy(), stop_labels=good,
                                 stop_fraction=stop_fraction, seed=seed,
-                                on_test=lambda k, pred: test_out.append_layer(fold_layer(k), pred))
+                                on_test=lambda k, pred: test_out.append_layer(fold_layer(k), pred),
+                                on_fold=(lambda k, m: m.save(str(fitted / fold_layer(k)))) if fitted else None)
         test_out.append(result.test, test_ids)
+        if fitted:
+            write_manifest(fitted, {"type": model_type, "params": {k: v for k, v in params.items()
+                                                                   if k != "pretrainer_path"},
+                                    "features": list(X.columns), "folds": [int(k) for k in np.unique(fold)],
+                                    "code_names": list(code_names), "code_space": spaces["test"]})
     train_cells = cells.loc[train_ids].copy()
     if good is not None:
         train_cells["good_validation"] = good
@@ -97,6 +110,16 @@ def train_model(model_type: str, params: dict[str, Any], feature_paths: Sequence
     write_json(metrics, out_metrics)
     log.info("%s: CV Pearson %.4f", model_type, metrics["cv_pearson"])
     return metrics
+
+
+@contextmanager
+def fitted_folder(path: str | None) -> Iterator[Path | None]:
+    """A temporary folder that becomes ``path`` when the block succeeds (``None`` when not asked for)."""
+    if path is None:
+        yield None
+        return
+    with atomic_dir(path) as tmp:
+        yield tmp
 
 
 def stop_labels(folds: pd.DataFrame) -> np.ndarray | None:

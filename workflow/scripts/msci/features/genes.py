@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from msci.features.table import RowChunk
 from msci.io.artifacts import write_parquet
 from msci.io.matrix import MatrixFile
 
@@ -110,4 +111,19 @@ def genes_features(inputs_path: str, targets_path: str, out_path: str, *, extra_
     values = np.concatenate(parts) if parts else np.zeros((0, len(columns)), np.float32)
     df = pd.DataFrame(values, index=pd.Index(inputs.obs_names, name="cell_id"), columns=[f"gene_{c}" for c in columns])
     write_parquet(df, out_path)
-    return report
+    return {**report, "columns": columns}
+
+
+class GenesFamily:
+    """The ``genes`` family for new cells: the same input columns (named in the run's match report), raw."""
+
+    def __init__(self, report_path: str, input_names) -> None:
+        import json
+
+        names = json.loads(open(report_path).read())["columns"]
+        self.idx = pd.Index(input_names).get_indexer(names)
+        self.columns = [f"gene_{c}" for c in names]
+
+    def transform(self, chunk: RowChunk) -> np.ndarray:
+        sub = chunk.block[:, self.idx]
+        return np.asarray(sub.toarray() if hasattr(sub, "toarray") else sub, dtype=np.float32)

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from msci.features.table import RowChunk
 from msci.io.artifacts import write_parquet
 from msci.io.matrix import MatrixFile
 
@@ -37,3 +38,26 @@ def qc_features(inputs_path: str, out_path: str, chunk_rows: int = 4096) -> pd.D
     df = qc_table(MatrixFile(inputs_path), chunk_rows)
     write_parquet(df, out_path)
     return df
+
+
+class QcFamily:
+    """The ``qc`` family for new cells (nothing fitted: each cell's own signals)."""
+
+    def __init__(self, input_names) -> None:
+        self.input_names = np.asarray(input_names)
+        empty = _Block(np.zeros((0, len(self.input_names)), np.float32), self.input_names)
+        self.columns = list(qc_table(empty).columns)
+
+    def transform(self, chunk: RowChunk) -> np.ndarray:
+        return qc_table(_Block(chunk.block, self.input_names)).to_numpy(np.float32)
+
+
+class _Block:
+    """One block of rows read like a matrix file (what :func:`qc_table` reads)."""
+
+    def __init__(self, block, var_names) -> None:
+        self.block, self.var_names = block, var_names
+        self.obs_names = np.arange(block.shape[0]).astype(str)
+
+    def iter_chunks(self, chunk_rows: int):
+        yield 0, self.block.shape[0], self.block

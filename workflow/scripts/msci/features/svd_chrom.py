@@ -14,9 +14,12 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
 
 from msci.chunked_svd import RowSubset, chunk_source, group_blocks, randomized_svd_by_groups
+from msci.features.table import RowChunk
 from msci.io.artifacts import write_parquet
+from msci.io.fitted import load_sklearn, save_sklearn
 from msci.io.matrix import MatrixFile
 
 log = logging.getLogger(__name__)
@@ -33,12 +36,41 @@ def chromosome_groups(peaks) -> dict[str, np.ndarray]:
     return groups
 
 
+class ChromosomeSvd(TransformerMixin, BaseEstimator):
+    """Fitted per-chromosome SVDs: each group's input columns, components and mean; contig columns kept raw."""
+
+    def __init__(self, groups: list[np.ndarray] | None = None, components: list[np.ndarray] | None = None,
+                 means: list[np.ndarray | None] | None = None, raw: np.ndarray | None = None,
+                 columns: list[str] | None = None) -> None:
+        self.groups = groups
+        self.components = components
+        self.means = means
+        self.raw = raw
+        self.columns = columns
+
+    def transform(self, X) -> np.ndarray:
+        """Each group's projection, then the raw contig columns, for a block of input rows."""
+        order = np.concatenate(self.groups)
+        bounds = np.concatenate([[0], np.cumsum([len(g) for g in self.groups])])
+        parts = []
+        for bl, comp, mean in zip(group_blocks(X, self.groups, order, bounds), self.components, self.means,
+                                  strict=True):
+            proj = np.asarray(bl @ comp.T, dtype=np.float64)
+            parts.append(proj - mean @ comp.T if mean is not None and mean.size else proj)
+        if self.raw is not None and len(self.raw):
+            sub = X[:, self.raw]
+            parts.append(np.asarray(sub.toarray() if hasattr(sub, "toarray") else sub, dtype=np.float64))
+        return np.concatenate(parts, axis=1).astype(np.float32)
+
+
 def svd_chrom_features(inputs_path: str, out_path: str, n_components: int = 100, *,
                        per_chromosome: Mapping[str, int], max_fraction: float = 0.5,
                        contigs: str = "raw", center: bool = False, n_iter: int = 4, chunk_rows: int = 4096,
-                       seed: int = 0, fit_mask: np.ndarray | None = None) -> pd.DataFrame:
+                       seed: int = 0, fit_mask: np.ndarray | None = None,
+                       out_fitted: str | None = None) -> pd.DataFrame:
     """Per-chromosome SVD table of all cells. Each chromosome gets ``per_chromosome.get(chrom, n_components)``
-    components, capped at ``max_fraction`` of its peaks; contigs are kept ``raw`` or reduced with ``svd``."""
+    components, capped at ``max_fraction`` of its peaks; contigs are kept ``raw`` or reduced with ``svd``.
+    ``out_fitted``: the fitted :class:`ChromosomeSvd` (``.skops``), which applies it to new cells."""
     m = MatrixFile(inputs_path)
     groups = chromosome_groups(m.var_names)
     raw = groups.pop(CONTIGS, None) if contigs == "raw" else None
@@ -48,27 +80,34 @@ def svd_chrom_features(inputs_path: str, out_path: str, n_components: int = 100,
     chunks, n, _ = chunk_source(m if fit_mask is None else RowSubset(m, fit_mask), chunk_rows)
     cols = [groups[c] for c in names]
     results = randomized_svd_by_groups(chunks, n, cols, ks, n_iter=n_iter, center=center, seed=seed)
+    columns = [f"{c}_svd_{i}" for c, k in zip(names, ks, strict=True) for i in range(k)]
+    raw = raw if raw is not None and len(raw) else None
+    columns += [f"peak_{p}" for p in m.var_names[raw]] if raw is not None else []
+    fitted = ChromosomeSvd(cols, [r["components"] for r in results],
+                           [r["mean"] if r["mean"] is not None else np.zeros(0) for r in results], raw, columns)
     if fit_mask is None:
         z = [r["transformed"] for r in results]
+        if raw is not None:
+            z += [np.concatenate([np.asarray(b[:, raw].toarray() if hasattr(b, "toarray") else b[:, raw])
+                                  for _, _, b in m.iter_chunks(chunk_rows)])]
+        values = np.concatenate(z, axis=1).astype(np.float32)
     else:  # fit on some rows, project every row
-        order = np.concatenate(cols)
-        bounds = np.concatenate([[0], np.cumsum([len(g) for g in cols])])
-        parts: list[list[np.ndarray]] = [[] for _ in names]
-        for _, _, block in m.iter_chunks(chunk_rows):
-            for g, bl in enumerate(group_blocks(block, cols, order, bounds)):
-                r = results[g]
-                proj = np.asarray(bl @ r["components"].T, dtype=np.float64)
-                parts[g].append(proj - r["mean"] @ r["components"].T if r["mean"] is not None else proj)
-        z = [np.concatenate(p) for p in parts]
-    blocks = [pd.DataFrame(zg.astype(np.float32), columns=[f"{c}_svd_{i}" for i in range(k)])
-              for c, k, zg in zip(names, ks, z, strict=True)]
-    if raw is not None and len(raw):
-        values = np.concatenate([np.asarray(b[:, raw].toarray() if hasattr(b, "toarray") else b[:, raw])
-                                 for _, _, b in m.iter_chunks(chunk_rows)])
-        blocks.append(pd.DataFrame(values.astype(np.float32), columns=[f"peak_{p}" for p in m.var_names[raw]]))
-    df = pd.concat(blocks, axis=1)
-    df.index = pd.Index(m.obs_names, name="cell_id")
+        values = np.concatenate([fitted.transform(block) for _, _, block in m.iter_chunks(chunk_rows)])
+    df = pd.DataFrame(values, index=pd.Index(m.obs_names, name="cell_id"), columns=columns)
     log.info("svd_chrom: %d groups → %d columns (%s)", len(names), df.shape[1],
              ", ".join(f"{c}:{k}" for c, k in zip(names, ks, strict=True)))
     write_parquet(df, out_path)
+    if out_fitted:
+        save_sklearn(fitted, out_fitted)
     return df
+
+
+class SvdChromFamily:
+    """The fitted ``svd_chrom`` family applied to new cells' input rows (a query)."""
+
+    def __init__(self, path: str) -> None:
+        self.svd = load_sklearn(path)
+        self.columns = list(self.svd.columns)
+
+    def transform(self, chunk: RowChunk) -> np.ndarray:
+        return self.svd.transform(chunk.block)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -34,3 +35,16 @@ def fit_mask(cells_path: str | os.PathLike, cell_ids: np.ndarray, fit_on: str) -
         raise ValueError(f"fit_on must be all or train, not {fit_on!r}")
     cells = pd.read_parquet(cells_path)
     return (cells.loc[cell_ids, "split"] == "train").to_numpy()
+
+
+@dataclass
+class RowChunk:
+    """New cells' rows on their way through a run's fitted feature families (a query, one chunk at a time).
+
+    ``block``: the rows in the run's input space (its features, its normalisation); ``tables``: the families
+    computed so far (a family may read another, as ivis reads its source).
+    """
+
+    block: object
+    cells: np.ndarray
+    tables: dict[str, np.ndarray] = field(default_factory=dict)

@@ -13,15 +13,19 @@ deterministic.
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.preprocessing import QuantileTransformer, StandardScaler
 
 from msci.device import resolve_device
+from msci.io.artifacts import write_json
+from msci.io.fitted import load_sklearn, load_state_dicts, save_sklearn, save_state_dicts
 from msci.losses import pearson_loss
 from msci.metrics import mean_row_pearson
 from msci.models import eval_triples
@@ -89,6 +93,7 @@ class NeuralRegressor(RegressorMixin, BaseEstimator):
             self.scaler_.fit(X)
         Xt = torch.tensor(self._scale(X), device=self.device_)
         yt = torch.tensor(np.asarray(y, dtype=np.float32), device=self.device_)
+        self.n_in_, self.n_out_ = int(Xt.shape[1]), int(yt.shape[1])
         sets = [(torch.tensor(self._scale(Xv), device=self.device_), yv, w) for Xv, yv, w in eval_triples(eval_set)]
         # Per eval set: the sum over bags of each bag's predictions at its best epoch on that set.
         best_sums = [np.zeros(yv.shape, np.float64) for _, yv, _ in sets]
@@ -185,6 +190,29 @@ class NeuralRegressor(RegressorMixin, BaseEstimator):
         for net in self.nets_[1:]:
             out += _predict_net(net, Xt)
         return out / len(self.nets_) if len(self.nets_) > 1 else out
+
+    def save(self, stem: str) -> None:
+        """Every bag's network as ``state_dict``s (``<stem>.pt``), the input scaler as ``<stem>.scaler.skops`` and
+        the layer sizes as ``<stem>.json``."""
+        save_state_dicts([{k: v.cpu() for k, v in net.state_dict().items()} for net in self.nets_], f"{stem}.pt")
+        if self.scaler_ is not None:
+            save_sklearn(self.scaler_, f"{stem}.scaler.skops")
+        write_json({"n_in": self.n_in_, "n_out": self.n_out_}, f"{stem}.json")
+
+    @classmethod
+    def load(cls, stem: str, params: dict) -> NeuralRegressor:
+        """A fitted model from :meth:`save`, on the device ``params`` ask for (CUDA when present by default)."""
+        model = cls(**params)
+        sizes = json.loads(Path(f"{stem}.json").read_text())
+        model.n_in_, model.n_out_ = sizes["n_in"], sizes["n_out"]
+        model.device_ = resolve_device(model.device)
+        model.scaler_ = load_sklearn(f"{stem}.scaler.skops") if model.scaler != "none" else None
+        model.nets_ = []
+        for state in load_state_dicts(f"{stem}.pt"):
+            net = model._network(model.n_in_, model.n_out_)
+            net.load_state_dict(state)
+            model.nets_.append(net.to(model.device_))
+        return model
 
 
 def _predict_net(net, Xt) -> np.ndarray:

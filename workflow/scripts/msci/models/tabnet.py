@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import functools
 import time
+from pathlib import Path
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 
 from msci.device import resolve_device
+from msci.io.artifacts import atomic_path
 from msci.losses import pearson_loss
 from msci.metrics import mean_row_pearson
 from msci.models import eval_triples
@@ -140,6 +142,21 @@ class TabNetModel(RegressorMixin, BaseEstimator):
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         return self.model_.predict(np.asarray(X, np.float32)).astype(np.float32)
+
+    def save(self, stem: str) -> None:
+        """The fitted network in pytorch-tabnet's own format, ``<stem>.zip``."""
+        with atomic_path(f"{stem}.zip") as tmp:
+            written = self.model_.save_model(str(tmp.with_suffix("")))  # TabNet adds ".zip"
+            Path(written).replace(tmp)
+
+    @classmethod
+    def load(cls, stem: str, params: dict) -> TabNetModel:
+        from pytorch_tabnet.tab_model import TabNetRegressor
+
+        model = cls(**{k: v for k, v in params.items() if k != "pretrainer_path"})
+        model.model_ = TabNetRegressor(device_name=resolve_device(model.device))
+        model.model_.load_model(f"{stem}.zip")
+        return model
 
 
 # The architecture a pre-training builds by default: the fine-tuned model's, whose defaults are its one home.

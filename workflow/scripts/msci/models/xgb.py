@@ -8,6 +8,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 
 from msci.device import resolve_device
+from msci.io.artifacts import atomic_path, write_npz
 from msci.losses import PearsonObjective
 from msci.metrics import mean_row_pearson
 from msci.models import eval_triples
@@ -105,3 +106,24 @@ class XGBoostRegressor(RegressorMixin, BaseEstimator):
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         return self.model_.predict(X, base_margin=self._margin(len(X))).astype(np.float32)
+
+    def save(self, stem: str) -> None:
+        """The booster in XGBoost's own format (``<stem>.ubj``, its best round kept) and the base margin
+        (``<stem>.npz``)."""
+        with atomic_path(f"{stem}.ubj") as tmp:
+            self.model_.save_model(str(tmp.with_suffix(".ubj")))
+            tmp.with_suffix(".ubj").replace(tmp)
+        write_npz(f"{stem}.npz", base=self.base_)
+
+    @classmethod
+    def load(cls, stem: str, params: dict) -> XGBoostRegressor:
+        import xgboost as xgb
+
+        model = cls(**params)
+        model.device_ = _xgb_device(model.device)
+        model.model_ = xgb.XGBRegressor()
+        model.model_.load_model(f"{stem}.ubj")
+        model.model_.set_params(device=model.device_)
+        with np.load(f"{stem}.npz") as z:
+            model.base_ = z["base"]
+        return model

@@ -1,0 +1,55 @@
+# A finished run as a reusable model: reference.json names every fitted object of a modality; `query` predicts
+# new cells (config `query:`) with them, fitting nothing (docs/query.md).
+
+
+rule reference:
+    input:
+        unpack(reference_inputs),
+    output:
+        manifest="results/{modality}/reference.json",
+    log:
+        "logs/reference/{modality}.log",
+    benchmark:
+        "benchmarks/reference/{modality}.tsv"
+    conda:
+        "../../envs/msci.yaml"
+    resources:
+        mem_mb=lambda wc, attempt: 1000 * attempt,
+        runtime=5,
+    params:
+        spec=lambda wc: reference_spec(wc.modality),
+        code=code_hash("reference.py"),
+    script:
+        "../scripts/reference.py"
+
+
+rule query_predictions:
+    input:
+        manifest=rules.reference.output.manifest,
+    output:
+        predictions="results/{modality}/query/{name}/predictions.h5ad",
+        score="results/{modality}/query/{name}/score.json",
+    log:
+        "logs/query/{modality}/{name}.log",
+    benchmark:
+        "benchmarks/query/{modality}/{name}.tsv"
+    conda:
+        "../../envs/msci.yaml"
+    threads: 2
+    resources:
+        mem_mb=lambda wc, attempt: 8000 * attempt,
+        runtime=240,
+    params:
+        query=lambda wc: query_entry(wc.name, wc.modality),
+        chunk_rows=config["ingest"]["chunk_rows"],
+        code=code_hash("query.py"),
+    script:
+        "../scripts/query.py"
+
+
+rule query:
+    input:
+        [
+            expand(rules.query_predictions.output.predictions, modality=entry["modality"], name=name)
+            for name, entry in config["query"].items()
+        ],

@@ -1,0 +1,302 @@
+"""A finished run as a reusable model: new cells in, predictions in the targets' units out, nothing refit.
+
+Every rule that fits something keeps what it fitted beside its output (feature SVDs, LSI, ivis, the cell-type
+and fold models, the codecs, the blend's weights, the level models). ``results/<modality>/reference.json``
+(the ``reference`` rule) names them with the settings that tie them together; :func:`load_model` reads it.
+:meth:`Reference.predict_file` (the ``query`` rule) and :meth:`Reference.predict` (the Python API) run the
+same per-chunk path: the query's features matched to the run's by name (:mod:`msci.feature_match`),
+normalised as the run's inputs were, through each fitted family, model and fold, blended, put in units.
+Every step works on one row chunk at a time, so memory does not grow with the query's cells.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from anndata.io import read_elem
+
+from msci.ensemble import blend, standardize
+from msci.feature_match import FeatureMatch, match_features
+from msci.features.table import RowChunk
+from msci.field_metrics import predict_modality_metrics
+from msci.io.anndata_input import AnnDataSource
+from msci.io.artifacts import write_json
+from msci.io.checks import InputError, require_finite
+from msci.io.fitted import read_manifest
+from msci.io.matrix import MatrixFile, MatrixWriter, as_dense
+from msci.models.registry import REGISTRY
+from msci.normalize import counts_per_10k, normalize_block
+from msci.predictions import SCALE, units_block
+from msci.target_codes import load_codec
+
+log = logging.getLogger(__name__)
+MANIFEST = "reference.json"
+
+
+def family(name: str, spec: dict[str, Any], root: Path, input_names: np.ndarray):
+    """One fitted feature family, loaded from the run (its ``transform(chunk)`` gives its columns)."""
+    from msci.features.cell_type import CellTypeFamily
+    from msci.features.genes import GenesFamily
+    from msci.features.ivis import IvisFamily
+    from msci.features.lsi import LsiFamily
+    from msci.features.qc import QcFamily
+    from msci.features.svd import SvdFamily
+    from msci.features.svd_chrom import SvdChromFamily
+
+    loaders = {
+        "svd": lambda: SvdFamily(root / spec["fitted"]),
+        "lsi": lambda: LsiFamily(root / spec["fitted"]),
+        "svd_chrom": lambda: SvdChromFamily(root / spec["fitted"]),
+        "genes": lambda: GenesFamily(root / spec["fitted"], input_names),
+        "qc": lambda: QcFamily(input_names),
+        "ivis": lambda: IvisFamily(root / spec["fitted"], spec["source"]),
+        "cell_type": lambda: CellTypeFamily(root / spec["fitted"], spec["sources"], spec["encoding"]),
+    }
+    return loaders[name]()
+
+
+@dataclass
+class Member:
+    """One blended model: its feature families and its fold models with their maps into the global codes."""
+
+    features: list[str]
+    columns: list[str]
+    folds: list[Any]
+    maps: list[np.ndarray | None]
+
+    def predict(self, tables: dict[str, np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """The fold models' mean (global codes) and each fold's predictions, for one chunk."""
+        X = np.concatenate([tables[f] for f in self.features], axis=1)
+        folds = []
+        for model, to_global in zip(self.folds, self.maps, strict=True):
+            pred = model.predict(X)
+            folds.append(np.asarray(pred if to_global is None else np.asarray(pred, np.float32) @ to_global,
+                                    np.float32))
+        mean = np.zeros(folds[0].shape, np.float64)
+        for f in folds:
+            mean += f / len(folds)
+        return mean.astype(np.float32), folds
+
+
+def load_member(folder: Path, features: list[str], split_maps: dict[str, np.ndarray] | None) -> Member:
+    manifest = read_manifest(folder)
+    cls = REGISTRY[manifest["type"]]
+    folds = [cls.load(str(folder / f"fold_{k}"), manifest["params"]) for k in manifest["folds"]]
+    maps = [None if split_maps is None else split_maps[f"fold_{k}"] for k in manifest["folds"]]
+    return Member(features, manifest["features"], folds, maps)
+
+
+def split_maps(path: Path) -> dict[str, np.ndarray] | None:
+    """Each CV split's map into the global codes (``None`` for exact targets)."""
+    with np.load(path, allow_pickle=False) as z:
+        if str(z["method"]) == "none":
+            return None
+        return {str(n): z["maps"][i] for i, n in enumerate(z["names"])}
+
+
+class LevelModel:
+    """The units rule's fold ridges: each cell's predicted level (mean) and scale (sd) from its features."""
+
+    def __init__(self, path: Path) -> None:
+        with np.load(path, allow_pickle=False) as z:
+            self.mean, self.scale = z["scaler_mean"], z["scaler_scale"]
+            self.coef, self.intercept = z["coef"], z["intercept"]
+            self.feature_names = [str(n) for n in z["feature_names"]]
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Columns m̂, ŝ: the fold ridges' mean prediction of the level and the log sd, the latter exponentiated."""
+        out = np.zeros((len(X), 2))
+        for mean, scale, coef, intercept in zip(self.mean, self.scale, self.coef, self.intercept, strict=True):
+            out += (((X - mean) / scale) @ coef.T + intercept) / len(self.mean)
+        return np.c_[out[:, 0], np.exp(out[:, 1])]
+
+
+@dataclass(frozen=True)
+class QueryInput:
+    """A query's cells: where they are, how they are normalised, and where their targets are (optional)."""
+
+    inputs: AnnDataSource
+    normalize: str = "none"
+    targets: AnnDataSource | None = None
+    target_normalize: str = "none"
+
+    @classmethod
+    def from_config(cls, entry: dict) -> QueryInput:
+        """From a ``query:`` entry (the keys of ``input:``: format, path or inputs, layer, normalize, targets)."""
+        if entry.get("format", "anndata") == "mudata":
+            path = os.fspath(entry["path"])
+            inputs = AnnDataSource(path, entry["inputs"], entry.get("layer", "X"))
+            targets = AnnDataSource(path, entry["targets"], entry.get("target_layer", "X")) \
+                if entry.get("targets") else None
+        else:
+            inputs = AnnDataSource(os.fspath(entry["inputs"]), None, entry.get("layer", "X"))
+            targets = AnnDataSource(os.fspath(entry["targets"]), None, entry.get("target_layer", "X")) \
+                if entry.get("targets") else None
+        return cls(inputs, entry.get("normalize", "none"), targets, entry.get("target_normalize", "none"))
+
+
+class Reference:
+    """One modality of a finished run, loaded to predict new cells (:func:`load_model`)."""
+
+    def __init__(self, results: str | os.PathLike) -> None:
+        root = Path(results)
+        path = root / MANIFEST
+        if not path.exists():
+            raise FileNotFoundError(f"{root}: no {MANIFEST}; finish the training run there first "
+                                    f"(snakemake --cores N), or give a results/<modality> folder")
+        self.root, self.manifest = root, json.loads(path.read_text())
+        inputs = root / self.manifest["inputs"]
+        self.input_names = MatrixFile(inputs).var_names
+        with h5py.File(inputs, "r") as f:
+            uns = read_elem(f["uns"]) if "uns" in f else {}
+        self.normalize = str(uns.get("normalize", "given"))
+        self.idf = np.asarray(uns["idf"], np.float32) if "idf" in uns else None
+        specs = self.manifest["families"]  # computed in family_order: a family after those it reads
+        self.families = {n: family(n, specs[n], root, self.input_names) for n in self.manifest["family_order"]}
+        maps = split_maps(root / self.manifest["split_codecs"])
+        self.members = {name: load_member(root / m["fitted"], m["features"], maps)
+                        for name, m in self.manifest["members"].items()}
+        weights = json.loads((root / self.manifest["ensemble"]["weights"]).read_text())
+        self.weights = np.array([weights[n] for n in self.members])
+        self.how = self.manifest["ensemble"]["standardize"]
+        if self.how == "matrix":
+            raise ValueError(f"{root}: the blend standardises by whole-matrix statistics (ensemble.standardize: "
+                             "matrix), which depend on the cells predicted; a reference needs row or none")
+        self.codec = load_codec(root / self.manifest["codec"])[0]
+        self.levels = LevelModel(root / self.manifest["units"]["model"])
+        self.units = json.loads((root / self.manifest["units"]["metrics"]).read_text())
+        self.unit_features = self.manifest["units"]["features"]
+        self._check_columns()
+
+    @property
+    def modality(self) -> str:
+        return self.manifest["modality"]
+
+    @property
+    def target_names(self) -> np.ndarray:
+        return np.asarray(self.codec.target_names)
+
+    def _check_columns(self) -> None:
+        """Each model's fitted columns are the families' columns as loaded (the run and its files agree)."""
+        for name, m in self.members.items():
+            cols = [c for f in m.features for c in self.families[f].columns]
+            if cols != m.columns:
+                raise ValueError(f"{self.root}: model {name} was fitted on other feature columns than its families "
+                                 f"give now ({len(m.columns)} vs {len(cols)}); rerun the training run")
+
+    def match(self, names, source: str, min_share: float) -> FeatureMatch:
+        """The query's features onto the run's inputs (one line naming ``source`` when too few match)."""
+        return match_features(self.input_names, names, min_share=min_share, source=source)
+
+    def to_inputs(self, block, match: FeatureMatch, normalize: str):
+        """A query row chunk in the run's input space: normalised as the run's inputs were, in their columns."""
+        if normalize == "tfidf":
+            if self.idf is None:
+                raise ValueError(f"normalize tfidf needs the run's IDF, and {self.root}'s inputs were not made with "
+                                 "tfidf; give the query normalised as the run's inputs were (normalize: none)")
+            block = match.apply(counts_per_10k(block))
+            return sp.csr_matrix(block @ sp.diags(self.idf)) if sp.issparse(block) else block * self.idf[None, :]
+        return match.apply(normalize_block(block, normalize))
+
+    def predict_block(self, block, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """One chunk of cells in the run's input space → (X in units, the standardised layer, fold spread)."""
+        chunk = RowChunk(block, np.asarray(cells))
+        for name, fam in self.families.items():
+            chunk.tables[name] = fam.transform(chunk)
+        means, fold_preds = [], []
+        for m in self.members.values():
+            mean, folds = m.predict(chunk.tables)
+            means.append(standardize(mean, self.how))
+            fold_preds.append(folds)
+        codes = blend(means, self.weights)
+        n_folds = min(len(f) for f in fold_preds)
+        fold_codes = [blend([standardize(f[k], self.how) for f in fold_preds], self.weights) for k in range(n_folds)]
+        level = self.levels.predict(np.concatenate([chunk.tables[f] for f in self.unit_features], axis=1))
+        return units_block(codes, fold_codes, self.codec, level, self.units["a"])
+
+    def predict_file(self, query: QueryInput, out_path: str, *, min_share: float = 0.5, chunk_rows: int = 2048,
+                     name: str = "query") -> int:
+        """Predict every cell of ``query`` into ``predictions.h5ad`` (chunk by chunk); return the cell count."""
+        source = query.inputs
+        cells = source.obs_names()
+        match = self.match(source.var_names(), source.label, min_share)
+        uns = {"scale": SCALE, "units": {k: self.units[k] for k in ("scale", "a", "oof_rmse")},
+               "feature_match": match.summary(), "reference": str(self.root), "query": name}
+        spread = np.zeros(len(cells))
+        with MatrixWriter(out_path, self.target_names, uns=uns) as w:
+            for start, stop, block in source.iter_rows(chunk_rows):
+                require_finite(block, source.label, start)
+                X, z, sd = self.predict_block(self.to_inputs(block, match, query.normalize), cells[start:stop])
+                w.append(X, cells[start:stop])
+                w.append_layer("standardized", z)
+                if sd is not None:
+                    w.append_layer("fold_sd", sd)
+                    spread[start:stop] = sd.mean(axis=1)
+                log.info("%s: cells %d-%d of %d predicted", name, start, stop, len(cells))
+            if sd is not None:
+                w.set_obs(pd.DataFrame({"fold_sd_mean": spread}))
+        log.info("%s: %d cells → %s (%d of %d reference features matched, %d missing, %d extra)", name, len(cells),
+                 out_path, match.n_matched, match.n_reference, match.n_missing, match.n_extra)
+        return len(cells)
+
+    def predict(self, adata, *, layer: str | None = None, normalize: str = "none", min_share: float = 0.5,
+                chunk_rows: int = 2048):
+        """An in-memory AnnData's cells predicted: the same AnnData the ``query`` rule writes."""
+        import tempfile
+
+        import anndata as ad
+
+        with tempfile.TemporaryDirectory() as tmp:
+            src = Path(tmp) / "query.h5ad"
+            view = ad.AnnData(X=adata.X if layer in (None, "X") else adata.layers[layer], obs=adata.obs[[]],
+                              var=adata.var[[]])
+            view.write_h5ad(src)
+            out = Path(tmp) / "predictions.h5ad"
+            self.predict_file(QueryInput(AnnDataSource(str(src)), normalize), str(out), min_share=min_share,
+                              chunk_rows=chunk_rows)
+            return ad.read_h5ad(out)
+
+
+def score_query(predictions_path: str, query: QueryInput, out_path: str, chunk_rows: int = 2048) -> dict:
+    """openproblems predict_modality's metrics of a query's predictions (``X``, in units) on its cells that have
+    targets (``query.targets``), written as JSON; ``{"scored": false}`` without targets."""
+    if query.targets is None:
+        out = {"scored": False, "reason": "the query names no targets"}
+        write_json(out, out_path)
+        return out
+    pred, source = MatrixFile(predictions_path), query.targets
+    col = pd.Index(source.var_names()).get_indexer(pred.var_names)
+    if (col < 0).any():
+        raise InputError(source.label, f"has no target {pred.var_names[col < 0][0]!r} of the run "
+                                       f"({int((col < 0).sum())} of {len(col)} missing)")
+    pos = pd.Index(pred.obs_names).get_indexer(source.obs_names())
+    if not (pos >= 0).any():
+        raise InputError(source.label, "none of its cells is a query cell")
+
+    def pairs():
+        for start, stop, block in source.iter_rows(chunk_rows):
+            sel = np.flatnonzero(pos[start:stop] >= 0)
+            if sel.size:
+                y = as_dense(normalize_block(block, query.target_normalize)[sel], np.float64)[:, col]
+                yield y, np.asarray(pred.read_rows(pos[start:stop][sel], chunk_rows), np.float64)
+
+    out = {"scored": True, "n_cells": int((pos >= 0).sum()),
+           "field_metrics": predict_modality_metrics(pairs, int((pos >= 0).sum()), len(col))}
+    write_json(out, out_path)
+    log.info("query score on %d cells: mean per-cell Pearson %.4f, RMSE %.4f", out["n_cells"],
+             out["field_metrics"]["mean_pearson_per_cell"], out["field_metrics"]["rmse"])
+    return out
+
+
+def load_model(results: str | os.PathLike) -> Reference:
+    """A finished run's ``results/<modality>`` folder as a model: ``load_model(path).predict(adata)``."""
+    return Reference(results)
