@@ -86,8 +86,9 @@ def _changed_hashes(tmp_path: Path, edited: str) -> set[str]:
 
 
 def test_editing_the_svd_feature_family_reruns_only_its_rule(tmp_path):
-    """features/svd.py holds only the svd family; the chunked SVD that others share lives in msci/chunked_svd.py."""
-    assert _changed_hashes(tmp_path, "features/svd.py") == {"features_svd.py"}
+    """features/svd.py holds only the svd family (its fit, and its projection of a query's cells); the chunked SVD
+    that others share lives in msci/chunked_svd.py."""
+    assert _changed_hashes(tmp_path, "features/svd.py") == {"features_svd.py", "query.py"}
     for script in ("encode_targets.py", "features_lsi.py", "features_svd_chrom.py", "ensemble.py", "submission.py"):
         modules = {p.relative_to(LIB).as_posix() for p in library_modules(SCRIPTS / script, LIB)}
         assert "features/svd.py" not in modules and "chunked_svd.py" in modules, script

@@ -57,8 +57,8 @@ def _configs(run, *extra) -> list[str]:
 @pytest.fixture(scope="module")
 def queried(trained):
     """The `query` target run once, after a dry run of it."""
-    dry = planned_jobs(run_snakemake(trained, *_configs(trained), "-n", "query").stdout)
-    run_snakemake(trained, *_configs(trained), "query")
+    dry = planned_jobs(run_snakemake(trained, "-n", *_configs(trained), "--", "query").stdout)
+    run_snakemake(trained, *_configs(trained), "--", "query")
     return trained, dry
 
 
@@ -126,8 +126,8 @@ def test_a_query_matching_no_feature_fails_with_one_line_and_no_output(queried, 
     bad.write_h5ad(tmp_path / "nomatch.h5ad")
     (tmp_path / "q.yaml").write_text(yaml.safe_dump(
         {"query": {"nomatch": {"modality": "cite", "inputs": str(tmp_path / "nomatch.h5ad")}}}))
-    proc = run_snakemake(run, "--configfile", TINY, str(run / "train.yaml"), str(tmp_path / "q.yaml"), "query",
-                         check=False)
+    proc = run_snakemake(run, "--configfile", TINY, str(run / "train.yaml"), str(tmp_path / "q.yaml"), "--",
+                         "query", check=False)
     assert proc.returncode != 0
     log = (run / "logs/query/cite/nomatch.log").read_text().strip().splitlines()
     assert log[-1].endswith(f"{tmp_path / 'nomatch.h5ad'}: only 0 of the reference's {bad.n_vars} features (0%) are "
@@ -142,6 +142,7 @@ def test_a_second_query_entry_runs_only_that_entry(queried, tmp_path):
     queries = yaml.safe_load((run / "query.yaml").read_text())
     queries["query"]["again"] = {"modality": "cite", "inputs": str(tmp_path / "again.h5ad")}
     (tmp_path / "q.yaml").write_text(yaml.safe_dump(queries))
-    proc = run_snakemake(run, "--configfile", TINY, str(run / "train.yaml"), str(tmp_path / "q.yaml"), "-n", "query")
+    proc = run_snakemake(run, "-n", "--configfile", TINY, str(run / "train.yaml"), str(tmp_path / "q.yaml"), "--",
+                         "query")
     assert planned_jobs(proc.stdout) == {"query_predictions": 1, "query": 1}
     assert "wildcards: modality=cite, name=again" in proc.stdout

@@ -7,8 +7,12 @@ The library never imports Snakemake; the thin wrappers in ``workflow/scripts`` t
 __version__ = "0.1.0"
 
 
-def load_model(results):
-    """A finished run's ``results/<modality>`` folder as a model: ``msci.load_model(path).predict(adata)``."""
-    from msci.reference import load_model as _load
 
-    return _load(results)
+def __getattr__(name: str):
+    """``msci.load_model`` (:func:`msci.reference.load_model`), imported on first use: importing the package (as
+    every module does) stays light, and the workflow's rules do not depend on the query code."""
+    if name == "load_model":
+        import importlib
+
+        return importlib.import_module("msci.reference").load_model
+    raise AttributeError(f"module 'msci' has no attribute {name!r}")
