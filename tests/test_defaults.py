@@ -70,7 +70,7 @@ EXEMPT: dict[str, set[str]] = {
     # A query's settings come from its `query:` entry (QueryInput.from_config: the schema's defaults); these
     # defaults serve the Python API (msci.load_model(...).predict).
     "msci.reference.QueryInput": {"normalize", "target_normalize", "targets"},
-    "msci.reference.score_query": {"chunk_rows"},
+    "msci.reference.score_query": {"chunk_rows", "models_path"},
     "msci.submission.build_submission": {"codecs", "require_all"},
     "msci.submission.score_submission": {"out_path"},
     "msci.training.train_model": {"out_day_out", "threads", "pretrainer", "out_fitted"},

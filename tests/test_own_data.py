@@ -232,13 +232,13 @@ def test_predictions_are_in_units_around_the_standardised_blend_and_scored_with_
     with MatrixWriter(tmp_path / "truth.h5ad", genes) as w:
         w.append(truth[order], [cells[i] for i in order])
         w.set_obs(pd.DataFrame({"cell_type": np.where(order < 10, "T", "B")}))
-    write_matrix(tmp_path / "train.h5ad", rng.normal(3, 1, (30, 12)).astype(np.float32),
-                 [f"r{i}" for i in range(30)], genes)
+    np.savez(tmp_path / "level_model.npz", target_mean=rng.normal(3, 1, (30, 12)).astype(np.float32).mean(0))
     write_matrix(tmp_path / "ridge.h5ad", truth[::-1] + rng.normal(size=truth.shape).astype(np.float32), cells[::-1],
                  genes)
     (tmp_path / "ridge.json").write_text('{"cv_pearson": 0.7}')
     files = ScoreFiles(str(tmp_path / "pred.h5ad"), str(tmp_path / "truth.h5ad"), str(tmp_path / "codec.npz"),
-                       str(tmp_path / "train.h5ad"), str(tmp_path / "levels.parquet"), str(tmp_path / "units.json"),
+                       str(tmp_path / "level_model.npz"), str(tmp_path / "levels.parquet"),
+                       str(tmp_path / "units.json"),
                        {"ridge": str(tmp_path / "ridge.h5ad")}, {"ridge": str(tmp_path / "ridge.json")})
     score = score_predictions({"cite": files}, chunk_rows=7)["cite"]
     assert score["n_cells"] == 20 and score["pearson"] > 0.99 and score["models"]["ridge"] < score["pearson"]

@@ -101,18 +101,43 @@ def test_own_anndata_and_mudata_run_to_predictions_and_a_score_with_test_targets
     assert sorted(cells["day"].unique()) == [0, 1]
 
 
-@pytest.mark.skipif(not os.environ.get("MSCI_REAL_DATA"), reason="MSCI_REAL_DATA is not set")
-def test_real_cite_and_multiome_subsets_beat_the_mean_profile(tmp_path):
+@pytest.fixture(scope="module")
+def real_run(tmp_path_factory):
+    """The shared real subsets (MSCI_REAL_DATA) run with ridge as bench/own_data.py configures them: CITE trained
+    on donor s1d1, its test cells donor s1d2."""
+    if not os.environ.get("MSCI_REAL_DATA"):
+        pytest.skip("MSCI_REAL_DATA is not set")
     import importlib.util
 
     # The configuration bench/own_data.py measures the README's table with.
     spec = importlib.util.spec_from_file_location("own_data_bench", REPO / "bench" / "own_data.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    config = bench.write_config(Path(os.environ["MSCI_REAL_DATA"]), tmp_path, seed=0)
-    snakefile, tiny = workflow_with_models(tmp_path, ("ridge",))
-    run_snakemake(tmp_path, "-s", str(snakefile), "--configfile", str(tiny), str(config))
-    score = json.loads((tmp_path / "results" / "score.json").read_text())
+    run = tmp_path_factory.mktemp("real")
+    config = bench.write_config(Path(os.environ["MSCI_REAL_DATA"]), run, seed=0)
+    snakefile, tiny = workflow_with_models(run, ("ridge",))
+    configs = ["-s", str(snakefile), "--configfile", str(tiny), str(config)]
+    run_snakemake(run, *configs)
+    return run, configs
+
+
+def test_real_cite_and_multiome_subsets_beat_the_mean_profile(real_run):
+    run, _ = real_run
+    score = json.loads((run / "results" / "score.json").read_text())
     assert score["cite"]["n_cells"] == 289
     for m in ("cite", "multi"):
         assert score[m]["models"]["ridge"] > score[m]["baseline_mean_profile"] + 0.05, score[m]
+
+
+def test_real_cite_donor_s1d2_queried_as_a_separate_file_scores_as_well_as_in_run(real_run):
+    run, configs = real_run
+    split = Path(os.environ["MSCI_REAL_DATA"]) / "neurips2021_bmmc_cite_starter" / "predict_split"
+    (run / "query.yaml").write_text(yaml.safe_dump({"query": {"s1d2": {
+        "modality": "cite", "inputs": str(split / "cite_starter.test_mod1.h5ad"),
+        "targets": str(split / "cite_starter.test_mod2.h5ad")}}}))
+    run_snakemake(run, *configs, str(run / "query.yaml"), "--", "query")
+    query = json.loads((run / "results/cite/query/s1d2/score.json").read_text())["field_metrics"]["blend"]
+    in_run = json.loads((run / "results" / "score.json").read_text())["cite"]["field_metrics"]["blend"]
+    assert query["mean_pearson_per_cell"] >= in_run["mean_pearson_per_cell"] - 1e-4, (query, in_run)
+    assert query["mean_pearson_per_gene"] >= in_run["mean_pearson_per_gene"] - 1e-4, (query, in_run)
+    assert query["rmse"] <= in_run["rmse"] + 1e-4, (query, in_run)

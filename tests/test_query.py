@@ -13,7 +13,7 @@ import yaml
 from conftest import REPO, run_snakemake
 from test_workflow import planned_jobs
 
-from msci.predictions import write_predictions
+from msci.predictions import ScoreFiles, score_predictions, write_predictions
 from msci.reference import load_model
 
 pytestmark = pytest.mark.slow
@@ -24,7 +24,8 @@ N_EXTRA = 5
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """The tiny workflow (every model type) trained with unsupervised features fit on training cells only, and the
-    files of its queries: its own test cells, and them again with genes shuffled, 10 % missing and extra ones."""
+    files of its queries: its own test cells (CITE's with their hidden targets), and them again with genes
+    shuffled, 10 % missing and extra ones."""
     run = tmp_path_factory.mktemp("query_run")
     (run / "train.yaml").write_text("features: {fit_on: train}\n")
     run_snakemake(run, "--configfile", TINY, str(run / "train.yaml"))
@@ -34,9 +35,11 @@ def trained(tmp_path_factory):
         inputs = ad.read_h5ad(run / f"results/{m}/ingest/inputs.h5ad")
         own = inputs[cells.index[cells["split"] == "test"]].copy()
         own.write_h5ad(run / f"own_{m}.h5ad")
-        train = inputs[cells.index[cells["split"] == "train"]].copy()
-        train.write_h5ad(run / f"train_{m}.h5ad")
         queries[f"own_{m}"] = {"modality": m, "inputs": str(run / f"own_{m}.h5ad")}
+    hidden = pd.read_hdf(run / "resources/demo/hidden/test_cite_targets.h5")
+    ad.AnnData(hidden.to_numpy(np.float32), obs=pd.DataFrame(index=hidden.index.astype(str)),
+               var=pd.DataFrame(index=hidden.columns.astype(str))).write_h5ad(run / "own_cite_targets.h5ad")
+    queries["own_cite"]["targets"] = str(run / "own_cite_targets.h5ad")
     own = ad.read_h5ad(run / "own_cite.h5ad")
     keep = np.random.default_rng(1).permutation(own.n_vars)[: int(0.9 * own.n_vars)]
     extra = ad.AnnData(sp.random(own.n_obs, N_EXTRA, density=0.3, format="csr", dtype=np.float32, random_state=2))
@@ -44,8 +47,6 @@ def trained(tmp_path_factory):
     shuffled = ad.concat([own[:, keep], extra], axis=1)
     shuffled.write_h5ad(run / "shuffled.h5ad")
     queries["shuffled"] = {"modality": "cite", "inputs": str(run / "shuffled.h5ad")}
-    queries["train_cite"] = {"modality": "cite", "inputs": str(run / "train_cite.h5ad"),
-                             "targets": str(run / "results/cite/ingest/targets.h5ad")}
     (run / "query.yaml").write_text(yaml.safe_dump({"query": queries}))
     return run
 
@@ -64,7 +65,7 @@ def queried(trained):
 
 def test_a_dry_run_of_query_on_a_finished_run_plans_only_query_jobs(queried):
     _, dry = queried
-    assert dry == {"query_predictions": 4, "query": 1}
+    assert dry == {"query_predictions": 3, "query": 1}
 
 
 @pytest.mark.parametrize("modality", ["cite", "multi"])
@@ -96,21 +97,43 @@ def test_a_query_with_shuffled_missing_and_extra_genes_runs_and_counts_them(quer
     assert f"{n_ref - int(0.9 * n_ref)} missing (zero), {N_EXTRA} extra (dropped)" in log
 
 
-def test_a_query_with_targets_is_scored_with_the_fields_metrics(queried):
+def test_a_query_with_targets_scores_blend_models_and_baseline_as_the_in_run_scoring_does(queried, tmp_path):
     run, _ = queried
-    score = yaml.safe_load((run / "results/cite/query/train_cite/score.json").read_text())
-    assert score["scored"] and score["n_cells"] > 0
-    metrics = score["field_metrics"]
-    assert {"rmse", "mae", "mean_pearson_per_cell", "mean_spearman_per_gene", "overall_pearson"} <= set(metrics)
-    # Training cells (in-sample figures, only that scoring runs): the fitted models know them well.
-    assert metrics["mean_pearson_per_cell"] > 0.5
+    res = run / "results/cite"
+    write_predictions(str(res / "ensemble/test.h5ad"), str(res / "targets/codec.npz"),
+                      str(res / "ensemble/weights.json"), str(res / "units/levels.parquet"),
+                      str(res / "units/metrics.json"), str(tmp_path / "in_run.h5ad"))
+    models = sorted(yaml.safe_load((res / "reference.json").read_text())["members"])
+    files = ScoreFiles(str(tmp_path / "in_run.h5ad"), str(run / "own_cite_targets.h5ad"),
+                       str(res / "targets/codec.npz"), str(res / "units/level_model.npz"),
+                       str(res / "units/levels.parquet"), str(res / "units/metrics.json"),
+                       {n: str(res / f"models/{n}/test.h5ad") for n in models},
+                       {n: str(res / f"models/{n}/metrics.json") for n in models})
+    in_run = score_predictions({"cite": files})["cite"]["field_metrics"]
+    score = yaml.safe_load((res / "query/own_cite/score.json").read_text())
+    field = score["field_metrics"]
+    assert score["scored"] and score["n_cells"] == ad.read_h5ad(run / "own_cite.h5ad", backed="r").n_obs
+    assert set(field["models"]) == set(models) and len(models) >= 2
+    for name, expected in [("blend", in_run["blend"]), ("baseline_mean_profile", in_run["baseline_mean_profile"]),
+                           *((n, in_run["models"][n]) for n in models)]:
+        got = field["models"][name] if name in models else field[name]
+        for metric in ("rmse", "mae", "mean_pearson_per_cell", "mean_spearman_per_gene", "overall_pearson"):
+            assert got[metric] == pytest.approx(expected[metric], rel=1e-4, abs=1e-5), (name, metric)
+    assert field["blend"]["rmse"] < field["baseline_mean_profile"]["rmse"]
+    calibration = score["fold_sd_vs_error"]
+    assert sum(b["n_cells"] for b in calibration["bins"]) == score["n_cells"]
+    assert [b["fold_sd_mean"] for b in calibration["bins"]] == sorted(b["fold_sd_mean"] for b in calibration["bins"])
     unscored = yaml.safe_load((run / "results/cite/query/shuffled/score.json").read_text())
     assert unscored["scored"] is False
+    assert not list((res / "query/own_cite").glob("tmp*")), "the scratch file of the models' predictions is left"
 
 
-def test_load_model_predict_gives_the_query_rules_anndata(queried):
+def test_load_model_predict_gives_the_query_rules_anndata(queried, tmp_path):
     run, _ = queried
-    model = load_model(run / "results" / "cite")
+    # The results folder copied elsewhere without the run's inputs, targets and predictions is the whole model.
+    shutil.copytree(run / "results" / "cite", tmp_path / "cite",
+                    ignore=shutil.ignore_patterns("ingest", "query", "oof.h5ad", "test.h5ad", "day_out.h5ad"))
+    model = load_model(tmp_path / "cite")
     out = model.predict(ad.read_h5ad(run / "shuffled.h5ad"))
     rule = ad.read_h5ad(run / "results/cite/query/shuffled/predictions.h5ad")
     np.testing.assert_array_equal(out.X, rule.X)

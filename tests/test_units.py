@@ -38,8 +38,9 @@ def test_levels_are_predicted_out_of_fold_from_the_features(tmp_path):
     X = rng.normal(size=(n, 5))
     y = rng.normal(size=(n, 20)) * np.exp(0.3 * X[:, 1:2]) + 2 + X[:, :1]  # level and scale follow the features
     write_matrix(tmp_path / "t.h5ad", y.astype(np.float32), [f"c{i}" for i in range(n)], [f"g{j}" for j in range(20)])
-    levels = cell_levels(MatrixFile(tmp_path / "t.h5ad"), chunk_rows=64)
+    levels, profile = cell_levels(MatrixFile(tmp_path / "t.h5ad"), chunk_rows=64)
     assert np.allclose(levels["mean"], y.mean(1), atol=1e-5) and np.allclose(levels["sd"], y.std(1), atol=1e-5)
+    assert np.allclose(profile, y.mean(0), atol=1e-5)
     fold = np.arange(n) % 3
     oof, test, models = predict_levels(X, levels, fold, X[:10], alpha=1.0)
     assert len(models) == 3 and test.shape == (10, 2)

@@ -299,11 +299,15 @@ def reference_spec(modality):
     return sorted_dict(
         {
             "modality": modality,
-            "inputs": "ingest/inputs.h5ad",
+            "inputs": "reference/input_space.h5ad",
             "families": reference_families(modality),
             "family_order": list(reference_families(modality)),
             "members": {
-                n: {"fitted": f"models/{n}/fitted", "features": model_config(n, modality)["features"]}
+                n: {
+                    "fitted": f"models/{n}/fitted",
+                    "metrics": f"models/{n}/metrics.json",
+                    "features": model_config(n, modality)["features"],
+                }
                 for n in ensemble_members(modality)
             },
             "ensemble": {"weights": "ensemble/weights.json", "standardize": config["ensemble"]["standardize"]},
@@ -338,6 +342,7 @@ def reference_inputs(wc):
             files[f] = expand(getattr(rules, f"features_{f}").output.fitted, modality=m)[0]
     for n in ensemble_members(m):
         files[f"model_{n}"] = expand(rules.train_model.output.fitted, modality=m, model=n)[0]
+        files[f"model_{n}_metrics"] = expand(rules.train_model.output.metrics, modality=m, model=n)[0]
     return files
 
 

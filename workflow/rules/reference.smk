@@ -7,6 +7,7 @@ rule reference:
         unpack(reference_inputs),
     output:
         manifest="results/{modality}/reference.json",
+        input_space="results/{modality}/reference/input_space.h5ad",
     log:
         "logs/reference/{modality}.log",
     benchmark:

@@ -24,7 +24,7 @@ with logged(sm.log[0]) as log:
         score_predictions(
             {
                 m: ScoreFiles(
-                    **{k: sm.input[f"{m}_{k}"] for k in ("predictions", "truth", "codec", "train_targets")},
+                    **{k: sm.input[f"{m}_{k}"] for k in ("predictions", "truth", "codec", "level_model")},
                     levels=sm.input[f"{m}_levels"],
                     units=sm.input[f"{m}_units"],
                     models={n: sm.input[f"{m}_model_{n}_test"] for n in scoring["models"][m]},

@@ -89,7 +89,7 @@ SCORE_INPUTS = {
         ("predictions", rules.predictions.output.predictions),
         ("truth", rules.test_targets.output.targets),
         ("codec", rules.encode_targets.output.codec),
-        ("train_targets", rules.ingest.output.targets),
+        ("level_model", rules.units.output.model),
         ("levels", rules.units.output.levels),
         ("units", rules.units.output.metrics),
     )

@@ -99,24 +99,23 @@ def write_predictions(blend_test: str, codec_path: str, weights_path: str, level
     return blend.n_rows
 
 
-def _mean_profile(targets: MatrixFile, chunk_rows: int) -> np.ndarray:
-    """Every target's mean over the training cells: the baseline that predicts one profile for all."""
-    total = np.zeros(targets.shape[1])
-    for _, _, y in targets.iter_chunks(chunk_rows):
-        total += np.asarray(y, np.float64).sum(axis=0)
-    return (total / max(targets.n_rows, 1)).astype(np.float32)
+def target_mean(level_model: str | Path) -> np.ndarray:
+    """Every target's mean over the training cells (kept by the units rule): the baseline that predicts one
+    profile for all."""
+    with np.load(level_model, allow_pickle=False) as z:
+        return z["target_mean"].astype(np.float64)
 
 
 @dataclass(frozen=True)
 class ScoreFiles:
     """One modality's files for scoring: the blend's predictions, the test cells' own targets, the codec, the
-    training targets (the mean-profile baseline), the units rule's levels and metrics, and each model's test
-    predictions and metrics."""
+    units rule's level model (with the training targets' mean profile, the baseline), levels and metrics, and
+    each model's test predictions and metrics."""
 
     predictions: str
     truth: str
     codec: str
-    train_targets: str
+    level_model: str
     levels: str
     units: str
     models: Mapping[str, str]
@@ -151,7 +150,7 @@ def predictors(files: ScoreFiles, truth: MatrixFile, chunk_rows: int) -> dict[st
             return to_units(z, level[a:b], shrink).astype(np.float64)
 
         out[name] = model
-    mean = _mean_profile(MatrixFile(files.train_targets), chunk_rows).astype(np.float64)
+    mean = target_mean(files.level_model)
     out["baseline_mean_profile"] = lambda a, b: np.broadcast_to(mean, (b - a, len(mean)))
     return out
 
@@ -164,9 +163,19 @@ def _field_scores(truth: MatrixFile, predict: Callable[[int, int], np.ndarray], 
     return predict_modality_metrics(pairs, *truth.shape)
 
 
+def spread_calibration(spread: np.ndarray, err: np.ndarray, n_bins: int = 10) -> dict:
+    """Whether each cell's fold spread tracks its error: their Spearman correlation, and the cells cut into
+    ``n_bins`` bins of equal size by spread with each bin's mean spread and mean error (a calibration curve)."""
+    rho = spearmanr(spread, err).statistic if len(err) > 2 and np.ptp(spread) > 0 and np.ptp(err) > 0 else 0.0
+    order = np.argsort(spread, kind="stable")
+    bins = [{"fold_sd_mean": float(spread[b].mean()), "rmse": float(err[b].mean()), "n_cells": int(b.size)}
+            for b in np.array_split(order, min(n_bins, len(order))) if b.size]
+    return {"spearman_per_cell": float(rho), "n_cells": int(len(err)), "bins": bins}
+
+
 def spread_vs_error(predictions_path: str, truth: MatrixFile, pos: np.ndarray, chunk_rows: int) -> dict | None:
-    """Whether the fold models' spread tracks the blend's error on the scored cells: the Spearman correlation of
-    each cell's ``fold_sd_mean`` with its RMSE in units (``None`` without fold spreads)."""
+    """Whether the fold models' spread tracks the blend's error on the scored cells (:func:`spread_calibration`
+    of each cell's ``fold_sd_mean`` and RMSE in units; ``None`` without fold spreads)."""
     with h5py.File(predictions_path, "r") as h5:
         obs = read_elem(h5["obs"])
     if "fold_sd_mean" not in obs:
@@ -175,9 +184,7 @@ def spread_vs_error(predictions_path: str, truth: MatrixFile, pos: np.ndarray, c
     for start, stop, y in truth.iter_chunks(chunk_rows):
         y = as_dense(y, np.float64)
         err[start:stop] = np.sqrt(((y - units.read_rows(pos[start:stop], chunk_rows)) ** 2).mean(axis=1))
-    spread = obs["fold_sd_mean"].to_numpy()[pos]
-    rho = spearmanr(spread, err).statistic if len(err) > 2 and np.ptp(spread) > 0 and np.ptp(err) > 0 else 0.0
-    return {"spearman_per_cell": float(rho), "n_cells": int(len(err))}
+    return spread_calibration(obs["fold_sd_mean"].to_numpy()[pos], err)
 
 
 def score_predictions(files: Mapping[str, ScoreFiles], out_path: str | None = None, chunk_rows: int = 2048) -> dict:

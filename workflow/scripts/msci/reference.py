@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ from msci.io.fitted import read_manifest
 from msci.io.matrix import MatrixFile, MatrixWriter, as_dense
 from msci.models.registry import REGISTRY
 from msci.normalize import counts_per_10k, normalize_block
-from msci.predictions import SCALE, units_block
+from msci.predictions import SCALE, spread_calibration, units_block
 from msci.target_codes import load_codec
 
 log = logging.getLogger(__name__)
@@ -66,12 +67,14 @@ def family(name: str, spec: dict[str, Any], root: Path, input_names: np.ndarray)
 
 @dataclass
 class Member:
-    """One blended model: its feature families and its fold models with their maps into the global codes."""
+    """One blended model: its feature families, its fold models with their maps into the global codes, and the
+    shrinkage its own predictions take in units (its CV Pearson where the blend's scale is shrunk)."""
 
     features: list[str]
     columns: list[str]
     folds: list[Any]
     maps: list[np.ndarray | None]
+    shrink: float = 1.0
 
     def predict(self, tables: dict[str, np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
         """The fold models' mean (global codes) and each fold's predictions, for one chunk."""
@@ -87,12 +90,13 @@ class Member:
         return mean.astype(np.float32), folds
 
 
-def load_member(folder: Path, features: list[str], split_maps: dict[str, np.ndarray] | None) -> Member:
+def load_member(folder: Path, features: list[str], split_maps: dict[str, np.ndarray] | None,
+                shrink: float = 1.0) -> Member:
     manifest = read_manifest(folder)
     cls = REGISTRY[manifest["type"]]
     folds = [cls.load(str(folder / f"fold_{k}"), manifest["params"]) for k in manifest["folds"]]
     maps = [None if split_maps is None else split_maps[f"fold_{k}"] for k in manifest["folds"]]
-    return Member(features, manifest["features"], folds, maps)
+    return Member(features, manifest["features"], folds, maps, shrink)
 
 
 def split_maps(path: Path) -> dict[str, np.ndarray] | None:
@@ -111,6 +115,7 @@ class LevelModel:
             self.mean, self.scale = z["scaler_mean"], z["scaler_scale"]
             self.coef, self.intercept = z["coef"], z["intercept"]
             self.feature_names = [str(n) for n in z["feature_names"]]
+            self.target_mean = z["target_mean"].astype(np.float64)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Columns m̂, ŝ: the fold ridges' mean prediction of the level and the log sd, the latter exponentiated."""
@@ -163,7 +168,8 @@ class Reference:
         specs = self.manifest["families"]  # computed in family_order: a family after those it reads
         self.families = {n: family(n, specs[n], root, self.input_names) for n in self.manifest["family_order"]}
         maps = split_maps(root / self.manifest["split_codecs"])
-        self.members = {name: load_member(root / m["fitted"], m["features"], maps)
+        self.units = json.loads((root / self.manifest["units"]["metrics"]).read_text())
+        self.members = {name: load_member(root / m["fitted"], m["features"], maps, self._shrink(root / m["metrics"]))
                         for name, m in self.manifest["members"].items()}
         weights = json.loads((root / self.manifest["ensemble"]["weights"]).read_text())
         self.weights = np.array([weights[n] for n in self.members])
@@ -173,9 +179,14 @@ class Reference:
                              "matrix), which depend on the cells predicted; a reference needs row or none")
         self.codec = load_codec(root / self.manifest["codec"])[0]
         self.levels = LevelModel(root / self.manifest["units"]["model"])
-        self.units = json.loads((root / self.manifest["units"]["metrics"]).read_text())
         self.unit_features = self.manifest["units"]["features"]
         self._check_columns()
+
+    def _shrink(self, metrics: Path) -> float:
+        """A model's own scale in units: its CV Pearson where the blend's scale is shrunk (as in-run scoring)."""
+        if self.units["scale"] != "shrunk":
+            return 1.0
+        return float(np.clip(json.loads(metrics.read_text())["cv_pearson"], 0.0, 1.0))
 
     @property
     def modality(self) -> str:
@@ -207,40 +218,61 @@ class Reference:
             return sp.csr_matrix(block @ sp.diags(self.idf)) if sp.issparse(block) else block * self.idf[None, :]
         return match.apply(normalize_block(block, normalize))
 
-    def predict_block(self, block, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """One chunk of cells in the run's input space → (X in units, the standardised layer, fold spread)."""
+    def _chunk(self, block, cells: np.ndarray) -> tuple[dict[str, tuple[np.ndarray, list]], np.ndarray]:
+        """One chunk of cells in the run's input space → each member's (fold mean, fold predictions) in codes,
+        and each cell's predicted level and scale."""
         chunk = RowChunk(block, np.asarray(cells))
         for name, fam in self.families.items():
             chunk.tables[name] = fam.transform(chunk)
-        means, fold_preds = [], []
-        for m in self.members.values():
-            mean, folds = m.predict(chunk.tables)
-            means.append(standardize(mean, self.how))
-            fold_preds.append(folds)
-        codes = blend(means, self.weights)
-        n_folds = min(len(f) for f in fold_preds)
-        fold_codes = [blend([standardize(f[k], self.how) for f in fold_preds], self.weights) for k in range(n_folds)]
+        preds = {n: m.predict(chunk.tables) for n, m in self.members.items()}
         level = self.levels.predict(np.concatenate([chunk.tables[f] for f in self.unit_features], axis=1))
+        return preds, level
+
+    def _blend(self, preds: dict[str, tuple[np.ndarray, list]], level: np.ndarray):
+        """The members' predictions blended → (X in units, the standardised layer, fold spread)."""
+        codes = blend([standardize(mean, self.how) for mean, _ in preds.values()], self.weights)
+        n_folds = min(len(folds) for _, folds in preds.values())
+        fold_codes = [blend([standardize(folds[k], self.how) for _, folds in preds.values()], self.weights)
+                      for k in range(n_folds)]
         return units_block(codes, fold_codes, self.codec, level, self.units["a"])
 
+    def predict_block(self, block, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """One chunk of cells in the run's input space → (X in units, the standardised layer, fold spread)."""
+        return self._blend(*self._chunk(block, cells))
+
+    def _member_units(self, preds: dict[str, tuple[np.ndarray, list]], level: np.ndarray) -> dict[str, np.ndarray]:
+        """Each member's own predictions in units (as in-run scoring puts each model's test predictions)."""
+        return {n: units_block(mean, [], self.codec, level, self.members[n].shrink)[0]
+                for n, (mean, _) in preds.items()}
+
     def predict_file(self, query: QueryInput, out_path: str, *, min_share: float = 0.5, chunk_rows: int = 2048,
-                     name: str = "query") -> int:
-        """Predict every cell of ``query`` into ``predictions.h5ad`` (chunk by chunk); return the cell count."""
+                     name: str = "query", models_path: str | None = None) -> int:
+        """Predict every cell of ``query`` into ``predictions.h5ad`` (chunk by chunk); return the cell count.
+
+        With ``models_path``, each blended model's own predictions in units go there too (one layer per model;
+        ``X`` the training mean profile), for :meth:`score_file` to score them beside the blend."""
         source = query.inputs
         cells = source.obs_names()
         match = self.match(source.var_names(), source.label, min_share)
         uns = {"scale": SCALE, "units": {k: self.units[k] for k in ("scale", "a", "oof_rmse")},
                "feature_match": match.summary(), "reference": str(self.root), "query": name}
         spread = np.zeros(len(cells))
-        with MatrixWriter(out_path, self.target_names, uns=uns) as w:
+        with ExitStack() as stack:
+            w = stack.enter_context(MatrixWriter(out_path, self.target_names, uns=uns))
+            each = stack.enter_context(MatrixWriter(models_path, self.target_names)) if models_path else None
             for start, stop, block in source.iter_rows(chunk_rows):
                 require_finite(block, source.label, start)
-                X, z, sd = self.predict_block(self.to_inputs(block, match, query.normalize), cells[start:stop])
+                preds, level = self._chunk(self.to_inputs(block, match, query.normalize), cells[start:stop])
+                X, z, sd = self._blend(preds, level)
                 w.append(X, cells[start:stop])
                 w.append_layer("standardized", z)
                 if sd is not None:
                     w.append_layer("fold_sd", sd)
                     spread[start:stop] = sd.mean(axis=1)
+                if each is not None:
+                    each.append(np.broadcast_to(self.levels.target_mean, X.shape), cells[start:stop])
+                    for n, units in self._member_units(preds, level).items():
+                        each.append_layer(n, units)
                 log.info("%s: cells %d-%d of %d predicted", name, start, stop, len(cells))
             if sd is not None:
                 w.set_obs(pd.DataFrame({"fold_sd_mean": spread}))
@@ -266,9 +298,12 @@ class Reference:
             return ad.read_h5ad(out)
 
 
-def score_query(predictions_path: str, query: QueryInput, out_path: str, chunk_rows: int = 2048) -> dict:
-    """openproblems predict_modality's metrics of a query's predictions (``X``, in units) on its cells that have
-    targets (``query.targets``), written as JSON; ``{"scored": false}`` without targets."""
+def score_query(predictions_path: str, query: QueryInput, out_path: str, models_path: str | None = None,
+                chunk_rows: int = 2048) -> dict:
+    """openproblems predict_modality's metrics, on the query's cells that have targets (``query.targets``), of the
+    blend (``X``, in units) and, from ``models_path`` (:meth:`Reference.predict_file`), of each model and the
+    training mean profile; and whether the fold spread tracks the blend's error. Written as JSON;
+    ``{"scored": false}`` without targets."""
     if query.targets is None:
         out = {"scored": False, "reason": "the query names no targets"}
         write_json(out, out_path)
@@ -282,18 +317,31 @@ def score_query(predictions_path: str, query: QueryInput, out_path: str, chunk_r
     if not (pos >= 0).any():
         raise InputError(source.label, "none of its cells is a query cell")
 
-    def pairs():
-        for start, stop, block in source.iter_rows(chunk_rows):
-            sel = np.flatnonzero(pos[start:stop] >= 0)
-            if sel.size:
-                y = as_dense(normalize_block(block, query.target_normalize)[sel], np.float64)[:, col]
-                yield y, np.asarray(pred.read_rows(pos[start:stop][sel], chunk_rows), np.float64)
+    def pairs_of(f: MatrixFile):
+        def pairs():
+            for start, stop, block in source.iter_rows(chunk_rows):
+                sel = np.flatnonzero(pos[start:stop] >= 0)
+                if sel.size:
+                    y = as_dense(normalize_block(block, query.target_normalize)[sel], np.float64)[:, col]
+                    yield y, np.asarray(f.read_rows(pos[start:stop][sel], chunk_rows), np.float64)
+        return pairs
 
-    out = {"scored": True, "n_cells": int((pos >= 0).sum()),
-           "field_metrics": predict_modality_metrics(pairs, int((pos >= 0).sum()), len(col))}
+    n = int((pos >= 0).sum())
+    field: dict = {"blend": predict_modality_metrics(pairs_of(pred), n, len(col))}
+    if models_path:
+        field["baseline_mean_profile"] = predict_modality_metrics(pairs_of(MatrixFile(models_path)), n, len(col))
+        field["models"] = {m: predict_modality_metrics(pairs_of(MatrixFile(models_path, layer=m)), n, len(col))
+                           for m in MatrixFile(models_path).layer_names}
+    out = {"scored": True, "n_cells": n, "field_metrics": field}
+    with h5py.File(predictions_path, "r") as h5:
+        obs = read_elem(h5["obs"])
+    if "fold_sd_mean" in obs:
+        err = np.concatenate([np.sqrt(((y - p) ** 2).mean(axis=1)) for y, p in pairs_of(pred)()])
+        out["fold_sd_vs_error"] = spread_calibration(obs["fold_sd_mean"].to_numpy()[pos[pos >= 0]], err)
     write_json(out, out_path)
-    log.info("query score on %d cells: mean per-cell Pearson %.4f, RMSE %.4f", out["n_cells"],
-             out["field_metrics"]["mean_pearson_per_cell"], out["field_metrics"]["rmse"])
+    log.info("query score on %d cells: mean per-cell Pearson %.4f, RMSE %.4f (training mean profile: %s)", n,
+             field["blend"]["mean_pearson_per_cell"], field["blend"]["rmse"],
+             field.get("baseline_mean_profile", {}).get("rmse"))
     return out
 
 

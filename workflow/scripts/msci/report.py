@@ -139,6 +139,18 @@ def per_target_plot(r: pd.Series, max_bars: int = 150) -> str:
     return _png(fig)
 
 
+def calibration_plot(calibration: Mapping) -> str:
+    """The cells binned by their fold spread: each bin's mean spread against its mean error (a calibrated spread
+    rises with the error)."""
+    bins = calibration["bins"]
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.plot([b["fold_sd_mean"] for b in bins], [b["rmse"] for b in bins], "o-", color="tab:blue")
+    ax.set_xlabel("mean fold spread (fold_sd_mean), per bin")
+    ax.set_ylabel("mean RMSE of the blend, per bin")
+    ax.set_title(f"{calibration['n_cells']} cells in {len(bins)} bins of equal size", fontsize=8)
+    return _png(fig)
+
+
 # The field's metrics (openproblems predict_modality) the own-data score table shows beside the per-cell Pearson.
 FIELD_COLUMNS = ["rmse", "mae", "mean_spearman_per_cell", "mean_pearson_per_gene", "overall_pearson"]
 
@@ -164,6 +176,8 @@ def score_section(score: Mapping[str, Mapping]) -> list[str]:
                 parts.append(f"<p>Does the fold models' spread (<code>fold_sd</code>) track the blend's error? "
                              f"Spearman of each cell's mean spread with its RMSE: "
                              f"{v['fold_sd_vs_error']['spearman_per_cell']:.3f}</p>")
+                if v["fold_sd_vs_error"].get("bins"):
+                    parts.append(calibration_plot(v["fold_sd_vs_error"]))
             if v.get("by_cell_type"):
                 parts += [f"<h4>{html.escape(k)}: blend per annotated cell type</h4>",
                           _table([{"cell_type": t, "pearson": e["pearson"], "cells": e["n_cells"]}

@@ -35,13 +35,16 @@ log = logging.getLogger(__name__)
 SCALES = ("full", "shrunk")
 
 
-def cell_levels(targets: MatrixFile, chunk_rows: int) -> pd.DataFrame:
-    """Each training cell's targets' mean and standard deviation (one chunked pass)."""
-    out = np.zeros((targets.n_rows, 2))
+def cell_levels(targets: MatrixFile, chunk_rows: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """Each training cell's targets' mean and standard deviation, and each target's mean over the training cells
+    (the mean-profile baseline a query is scored against), in one chunked pass."""
+    out, total = np.zeros((targets.n_rows, 2)), np.zeros(targets.shape[1])
     for start, stop, y in targets.iter_chunks(chunk_rows):
         y = as_dense(y, np.float64)
         out[start:stop] = np.c_[y.mean(axis=1), y.std(axis=1)]
-    return pd.DataFrame(out, index=targets.obs_names, columns=["mean", "sd"])
+        total += y.sum(axis=0)
+    profile = (total / max(targets.n_rows, 1)).astype(np.float32)
+    return pd.DataFrame(out, index=targets.obs_names, columns=["mean", "sd"]), profile
 
 
 def level_model(alpha: float):
@@ -116,9 +119,9 @@ def cross_fitted_shrinkage(pearson: np.ndarray, fold: np.ndarray) -> np.ndarray:
     return np.clip(a, 0.0, 1.0)
 
 
-def save_level_models(path: str, models: list, feature_names: list[str]) -> None:
-    """The fold ridges (scaler and coefficients) as arrays, ``.npz``."""
-    write_npz(path, feature_names=np.asarray(feature_names, dtype=str),
+def save_level_models(path: str, models: list, feature_names: list[str], target_mean: np.ndarray) -> None:
+    """The fold ridges (scaler and coefficients) and the training targets' mean profile as arrays, ``.npz``."""
+    write_npz(path, feature_names=np.asarray(feature_names, dtype=str), target_mean=target_mean,
               scaler_mean=np.stack([m[0].mean_ for m in models]), scaler_scale=np.stack([m[0].scale_ for m in models]),
               coef=np.stack([m[1].coef_ for m in models]), intercept=np.stack([m[1].intercept_ for m in models]),
               outputs=np.array(["mean", "log_sd"]))
@@ -138,7 +141,7 @@ def fit_units(feature_paths: list[str], targets_path: str, cells_path: str, fold
     X = load_features(feature_paths, splits.cells)
     X_test = load_features(feature_paths, cells.index[cells["split"] == "test"].to_numpy())
     targets = MatrixFile(targets_path)
-    levels = cell_levels(targets, chunk_rows)
+    levels, target_mean = cell_levels(targets, chunk_rows)
     oof, test, models = predict_levels(X.to_numpy(), levels, fold, X_test.to_numpy(), alpha)
     fit = oof_fit(targets, MatrixFile(blend_oof_path), splits, oof, chunk_rows)
     shrink = cross_fitted_shrinkage(fit.pearson, fold)
@@ -155,7 +158,7 @@ def fit_units(feature_paths: list[str], targets_path: str, cells_path: str, fold
     table = pd.DataFrame(np.r_[oof, test], index=np.r_[X.index, X_test.index], columns=["mean", "sd"])
     table["split"] = ["train"] * len(X) + ["test"] * len(X_test)
     write_parquet(table, out_levels)
-    save_level_models(out_model, models, list(X.columns))
+    save_level_models(out_model, models, list(X.columns), target_mean)
     write_json(metrics, out_metrics)
     log.info("units: scale %s (a = %.3f); out-of-fold RMSE full %.4f, shrunk %.4f; level R² %.3f, log-sd R² %.3f",
              scale, a, rmse["full"], rmse["shrunk"], metrics["oof_r2_level"], metrics["oof_r2_log_sd"])
