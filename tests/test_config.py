@@ -44,6 +44,16 @@ MISTAKES = [
       "data_dir": "comp"}, "give either data_dir (competition files) or input (your own data), not both"),
     ({"input": {"cite": {"format": "anndata", "inputs": "a.h5ad", "targets": "b.h5ad"}}, "modalities": ["cite"],
       "ensemble": {"external": [{"path": "other.csv", "weight": 1}]}}, "an own-data run (input:) has none"),
+    ({"tune": {"models": {"mpl": {"lr": {"low": 0.001, "high": 0.01}}}}},
+     "tune.models.mpl: no such model; configured: mlp, resnet, ridge, xgboost"),
+    ({"tune": {"models": {"mlp": {"learning_rate": {"low": 0.001, "high": 0.01}}}}},
+     "tune.models.mlp: unknown parameter(s) learning_rate for type mlp; valid: "),
+    ({"tune": {"models": {"mlp": {"lr": {"low": 0.01, "high": 0.001}}}}}, "tune.models.mlp.lr: low must be below high"),
+    ({"tune": {"models": {"mlp": {"lr": {"low": 0.0, "high": 0.1, "log": True}}}}},
+     "tune.models.mlp.lr: a log range needs low > 0"),
+    ({"tune": {"models": {"mlp": {"dropout": {"lo": 0.0, "high": 0.5}}}}}, "is not valid under any of the given"),
+    ({"tune": {"n_trails": 5}}, "'n_trails' was unexpected"),
+    ({"models": {"mlp": {"params_from": "tune"}}}, "models.mlp.params_from is tune, but tune.models has no mlp entry"),
 ]
 
 

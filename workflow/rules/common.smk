@@ -52,6 +52,7 @@ GPU_TYPES = {"mlp", "resnet", "cnn1d", "tabnet", "xgboost"}
 wildcard_constraints:
     modality="cite|multi",
     model="[A-Za-z0-9_-]+",
+    worker="[0-9]+",
 
 
 def check_config():
@@ -83,6 +84,7 @@ def check_config():
             model_config(name, m)  # a {modality: features} map must name every modality the model runs on
     for m in MODALITIES:
         per_modality(config["features"]["ivis"]["input"], "features.ivis.input", m)
+    check_tune(accepted)
     for key in ("models", "weights"):
         unknown = sorted(set(config["ensemble"][key]) - set(config["models"]))
         if unknown:
@@ -98,6 +100,88 @@ def check_config():
                     f"config: ensemble.method fixed needs a positive weight in ensemble.weights for "
                     f"a {m} model (blended: {', '.join(members)})"
                 )
+
+
+def check_tune(accepted):
+    """`tune.models` names configured models and their own parameters, with ranges that make sense; a model
+    with `params_from: tune` has a study."""
+    tune = config["tune"]
+    for name, space in tune["models"].items():
+        if name not in config["models"]:
+            raise ValueError(
+                f"config: tune.models.{name}: no such model; configured: {', '.join(sorted(config['models']))}"
+            )
+        kind = config["models"][name]["type"]
+        unknown = sorted(set(space) - set(accepted[kind]["params"]))
+        if unknown:
+            raise ValueError(
+                f"config: tune.models.{name}: unknown parameter(s) {', '.join(unknown)} for type {kind}; "
+                f"valid: {', '.join(accepted[kind]['params'])}"
+            )
+        for param, spec in space.items():
+            if "low" in spec and not spec["low"] < spec["high"]:
+                raise ValueError(f"config: tune.models.{name}.{param}: low must be below high")
+            if spec.get("log") and "low" in spec and spec["low"] <= 0:
+                raise ValueError(f"config: tune.models.{name}.{param}: a log range needs low > 0")
+        if not set(model_config(name)["modalities"]) & set(MODALITIES):
+            raise ValueError(f"config: tune.models.{name}: the model runs on none of {', '.join(MODALITIES)}")
+    for name, entry in config["models"].items():
+        if entry["params_from"] == "tune" and name not in tune["models"]:
+            raise ValueError(f"config: models.{name}.params_from is tune, but tune.models has no {name} entry")
+
+
+def study_name(modality, model):
+    """The study's name: unique per run folder, modality and model (an RDB may hold many runs' studies)."""
+    import hashlib
+
+    run = hashlib.sha256(os.path.abspath(".").encode()).hexdigest()[:10]
+    return f"msci-{run}-{modality}-{model}"
+
+
+def study_spec(modality, model):
+    """What defines a model's study: its type, its params for the modality (the base of every trial), the search
+    space, its features and the seed; a change makes a new study."""
+    cfg = model_config(model, modality)
+    return sorted_dict(
+        {
+            "type": cfg["type"],
+            "params": cfg["params"],
+            "space": config["tune"]["models"][model],
+            "features": cfg["features"],
+            "seed": config["seed"],
+        }
+    )
+
+
+def tune_targets():
+    """Every configured study's results (target `tune`)."""
+    out = []
+    for name in config["tune"]["models"]:
+        for m in sorted(set(model_config(name)["modalities"]) & set(MODALITIES)):
+            out += expand(
+                [rules.tune_results.output.best, rules.tune_results.output.trials],
+                modality=m,
+                model=name,
+            )
+    return out
+
+
+def tuned_input(wc):
+    """A `params_from: tune` model's best params file (ancient: only the params it holds decide a rerun)."""
+    if model_config(wc.model)["params_from"] != "tune":
+        return {}
+    return {"tuned": ancient(checkpoints.tune_results.get(modality=wc.modality, model=wc.model).output.best)}
+
+
+def model_params(wc):
+    """The params a model trains with: its config entry's, with a study's best over them (`params_from: tune`;
+    before the study has finished, the config's: the job waits for the study and is planned again)."""
+    params = model_config(wc.model, wc.modality)["params"]
+    if model_config(wc.model)["params_from"] == "tune":
+        best = Path(expand(rules.tune_results.output.best, modality=wc.modality, model=wc.model)[0])
+        if best.exists():
+            params = {**params, **yaml.safe_load(best.read_text())["params"]}
+    return sorted_dict(params)
 
 
 def _load_provenance():
@@ -176,6 +260,7 @@ def final_targets():
     """The default target's files: the mode's deliverables and score, the report, every model's and blend's
     metrics."""
     targets = [rules.report.output.html, *DELIVERABLES] + ([rules.score.output.score] if SCORED else [])
+    targets += tune_targets()
     for m in MODALITIES:
         targets += expand(rules.train_model.output.metrics, modality=m, model=models_for(m))
         targets += expand(
@@ -243,6 +328,11 @@ def report_inputs(wildcards):
             files[f"{m}_oof_{model}"] = expand(rules.train_model.output.oof, modality=m, model=model)[0]
         for model in models_for(m):
             files[f"{m}_model_{model}"] = expand(rules.train_model.output.metrics, modality=m, model=model)[0]
+        for model in config["tune"]["models"]:
+            if m in model_config(model)["modalities"]:
+                for kind in ("trials", "importances", "best"):
+                    path = getattr(rules.tune_results.output, kind)
+                    files[f"{m}_tune_{model}_{kind}"] = expand(path, modality=m, model=model)[0]
     if SCORED:
         files["score"] = rules.score.output.score
     return files

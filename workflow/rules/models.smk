@@ -36,6 +36,7 @@ rule tabnet_pretrain:
 rule train_model:
     input:
         unpack(pretrainer_input),
+        unpack(tuned_input),
         features=model_features,
         codes=rules.encode_targets.output.codes,
         codec=rules.encode_targets.output.codec,
@@ -61,7 +62,7 @@ rule train_model:
         mem_mb=lambda wc, attempt: 16000 * attempt,
     params:
         type=lambda wc: model_config(wc.model)["type"],
-        hyper=lambda wc: sorted_dict(model_config(wc.model, wc.modality)["params"]),
+        hyper=model_params,
         pretrain=lambda wc: sorted_dict(model_config(wc.model, wc.modality).get("pretrain") or {}),
         stop_fraction=config["folds"]["stop_fraction"],
         seed=config["seed"],

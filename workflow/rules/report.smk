@@ -20,6 +20,7 @@ rule report:
         models={m: models_for(m) for m in MODALITIES},
         members={m: ensemble_members(m) for m in MODALITIES},
         own_data=INPUT_MODE == "own",
+        studies={m: [n for n in config["tune"]["models"] if m in model_config(n)["modalities"]] for m in MODALITIES},
         code=code_hash("report.py"),
     script:
         "../scripts/report.py"

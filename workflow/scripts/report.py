@@ -10,7 +10,9 @@ with logged(sm.log[0]):
     modalities = {
         m: {**{k: sm.input[f"{m}_{k}"] for k in keys},
             "models": {n: sm.input[f"{m}_model_{n}"] for n in sm.params.models[m]},
-            "oofs": {n: sm.input[f"{m}_oof_{n}"] for n in sm.params.members[m]}}
+            "oofs": {n: sm.input[f"{m}_oof_{n}"] for n in sm.params.members[m]},
+            "studies": {n: {k: sm.input[f"{m}_tune_{n}_{k}"] for k in ("trials", "importances", "best")}
+                        for n in sm.params.studies[m]}}
         for m in sm.params.modalities
     }
     write_report(sm.output.html, modalities, score_path=sm.input.get("score"), own_data=sm.params.own_data)

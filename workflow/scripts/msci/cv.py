@@ -123,10 +123,11 @@ def fit_held_out(model, X: np.ndarray, Y: np.ndarray, train: np.ndarray, valid: 
 
 
 def cross_validate(make_model: Callable[[int], Any], X: np.ndarray, Y: np.ndarray | SplitTargets, folds: np.ndarray,
-                   X_test: np.ndarray, rho: np.ndarray | None = None, stop_labels: np.ndarray | None = None,
+                   X_test: np.ndarray | None, rho: np.ndarray | None = None, stop_labels: np.ndarray | None = None,
                    stop_fraction: float = 0.1, seed: int = 0,
                    on_test: Callable[[int, np.ndarray], None] | None = None,
-                   on_fold: Callable[[int, Any], None] | None = None) -> CVResult:
+                   on_fold: Callable[[int, Any], None] | None = None,
+                   on_score: Callable[[int, np.ndarray, np.ndarray], None] | None = None) -> CVResult:
     """Train one model per fold; OOF rows come from the fold that held them out.
 
     Test predictions are the mean over folds of each fold model's ``predict`` (models that
@@ -137,6 +138,8 @@ def cross_validate(make_model: Callable[[int], Any], X: np.ndarray, Y: np.ndarra
     ``on_test(k, pred)``: called with each fold model's test predictions (global space) as they are made, so
     a caller can keep them (the folds' spread) without this loop holding a copy per fold.
     ``on_fold(k, model)``: called with each fold's fitted model (e.g. to save it) before the next is made.
+    ``on_score(k, rows, pearson)``: called with each fold's held-out rows and their per-cell Pearson as soon as it
+    is scored (a tuning trial reports them to its pruner, which may stop the loop by raising).
     """
     if hasattr(Y, "to_global") and rho is not None:
         raise ValueError("rho comes with the split targets: give it only with one target matrix")
@@ -145,7 +148,8 @@ def cross_validate(make_model: Callable[[int], Any], X: np.ndarray, Y: np.ndarra
     ks = np.unique(folds[folds >= 0])
     if len(ks) < 2:
         raise ValueError("cross-validation needs at least two folds")
-    oof, test, pearson = None, np.zeros((X_test.shape[0], 0)), np.zeros(len(folds))
+    n_test = 0 if X_test is None else X_test.shape[0]  # None: scoring only (a tuning trial), no test predictions
+    oof, test, pearson = None, np.zeros((n_test, 0)), np.zeros(len(folds))
     scores, info = [], []
     t0 = time.perf_counter()
     for k in ks:
@@ -159,12 +163,15 @@ def cross_validate(make_model: Callable[[int], Any], X: np.ndarray, Y: np.ndarra
         del Y_k  # before the next fold's are read: one fold's targets in memory at a time
         if oof is None:
             oof = np.zeros((len(folds), held.pred.shape[1]), dtype=np.float32)
-            test = np.zeros((X_test.shape[0], held.pred.shape[1]), dtype=np.float64)
+            test = np.zeros((n_test, held.pred.shape[1]), dtype=np.float64)
         oof[va], pearson[va] = held.pred, held.pearson
-        fold_test = targets.to_global(int(k), held.test)
-        test += fold_test / len(ks)
-        if on_test is not None:
-            on_test(int(k), np.asarray(fold_test, dtype=np.float32))
+        if on_score is not None:
+            on_score(int(k), va, held.pearson)
+        if X_test is not None:
+            fold_test = targets.to_global(int(k), held.test)
+            test += fold_test / len(ks)
+            if on_test is not None:
+                on_test(int(k), np.asarray(fold_test, dtype=np.float32))
         scores.append(held.score)
         info.append({"fold": int(k), "n_valid": int(len(va)), **held.info})
         log.info("fold %d/%d: %d train, %d valid cells, Pearson %.4f (%.1f s)", k + 1, len(ks), len(tr), len(va),

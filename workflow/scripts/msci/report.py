@@ -151,6 +151,30 @@ def calibration_plot(calibration: Mapping) -> str:
     return _png(fig)
 
 
+def study_section(model: str, paths: Mapping[str, str]) -> list[str]:
+    """A hyperparameter study: every trial's value by trial number with the best so far, the params'
+    importances (fANOVA) and the best params."""
+    import yaml
+
+    trials = pd.read_csv(paths["trials"])
+    done = trials[trials["state"] == "COMPLETE"].sort_values("number")
+    importances = json.loads(Path(paths["importances"]).read_text())["importances"]
+    best = yaml.safe_load(Path(paths["best"]).read_text())
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3))
+    axes[0].plot(done["number"], done["value"], "o", color="tab:blue", alpha=0.6, label="trial")
+    axes[0].plot(done["number"], done["value"].cummax(), "-", color="tab:red", label="best so far")
+    axes[0].set_xlabel("trial")
+    axes[0].set_ylabel("CV Pearson (good validation)")
+    axes[0].legend(fontsize=7)
+    names = sorted(importances, key=importances.get)
+    axes[1].barh(names, [importances[n] for n in names], color="tab:blue")
+    axes[1].set_xlabel("importance (fANOVA)")
+    counts = ", ".join(f"{n} {k.lower()}" for k, n in trials["state"].value_counts().items())
+    return [f"<h3>Study: {html.escape(model)}</h3>",
+            f"<p>{len(trials)} trials ({html.escape(counts)}); best {best['value']:.4f} (trial {best['trial']}) "
+            f"with <code>{html.escape(json.dumps(best['params']))}</code></p>", _png(fig)]
+
+
 # The field's metrics (openproblems predict_modality) the own-data score table shows beside the per-cell Pearson.
 FIELD_COLUMNS = ["rmse", "mae", "mean_spearman_per_cell", "mean_pearson_per_gene", "overall_pearson"]
 
@@ -252,6 +276,10 @@ def write_report(out_path: str, modalities: Mapping[str, Mapping[str, object]], 
                      if "cv_pearson_matrix_standardized_in_sample" in ens else "") + ".</p>",
                   "<h3>Blend weights</h3>", weights_plot(ens["weights"]),
                   "<h3>Per-target Pearson of the blend</h3>", per_target_section(paths, ens["weights"])]
+        if paths.get("studies"):
+            parts.append("<h3>Hyperparameter studies</h3>")
+            for model, files in paths["studies"].items():
+                parts += study_section(model, files)
     style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
              "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
              "text-align:right}img{max-width:100%;display:block;margin:.5em 0}")

@@ -48,17 +48,10 @@ def train_model(model_type: str, params: dict[str, Any], feature_paths: Sequence
     """
     if pretrainer:
         params = {**params, "pretrainer_path": pretrainer}
-    cells = pd.read_parquet(cells_path)
-    splits = load_split_codes(targets)
-    train_ids = splits.cells
-    folds = fold_table(folds_path, train_ids)
-    splits.check_splits(table_splits(folds), folds_path)
-    fold, day_out = folds["fold"].to_numpy(), folds["day_out"].to_numpy(bool)
-    good = stop_labels(folds)
-    test_ids = cells.index[cells["split"] == "test"].to_numpy()
-    X = load_features(feature_paths, train_ids)
+    data = load_training(feature_paths, targets, cells_path, folds_path)
+    splits, train_ids, folds, fold, good = data.splits, data.train_ids, data.folds, data.fold, data.good
+    day_out, test_ids, X, code_names = folds["day_out"].to_numpy(bool), data.test_ids, data.X, data.code_names
     X_test = load_features(feature_paths, test_ids)
-    code_names = MatrixFile(targets.codes).var_names
     n_folds = len(np.unique(fold))
     log.info("%s: %d train × %d features → %d target codes; %d test cells; %d folds", model_type, *X.shape,
              len(code_names), len(test_ids), n_folds)
@@ -80,9 +73,7 @@ def train_model(model_type: str, params: dict[str, Any], feature_paths: Sequence
                                                                    if k != "pretrainer_path"},
                                     "features": list(X.columns), "folds": [int(k) for k in np.unique(fold)],
                                     "code_names": list(code_names), "code_space": spaces["test"]})
-    train_cells = cells.loc[train_ids].copy()
-    if good is not None:
-        train_cells["good_validation"] = good
+    train_cells = data.train_cells
     metrics = row_metrics(result.pearson, train_cells)
     over = stopping_overstatement(result)
     if over:
@@ -110,6 +101,52 @@ def train_model(model_type: str, params: dict[str, Any], feature_paths: Sequence
     write_json(metrics, out_metrics)
     log.info("%s: CV Pearson %.4f", model_type, metrics["cv_pearson"])
     return metrics
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """What a model's cross-validation reads: the cells, targets per split, folds and the training features."""
+
+    cells: pd.DataFrame
+    splits: SplitCodes
+    folds: pd.DataFrame
+    X: pd.DataFrame
+    code_names: pd.Index
+
+    @property
+    def train_ids(self) -> np.ndarray:
+        return self.splits.cells
+
+    @property
+    def fold(self) -> np.ndarray:
+        return self.folds["fold"].to_numpy()
+
+    @property
+    def good(self) -> np.ndarray | None:
+        """The good-validation cells (the inner early-stopping split's strata), where the folds have them."""
+        return stop_labels(self.folds)
+
+    @property
+    def test_ids(self) -> np.ndarray:
+        return self.cells.index[self.cells["split"] == "test"].to_numpy()
+
+    @property
+    def train_cells(self) -> pd.DataFrame:
+        """The training cells' annotations, with their good-validation label where there is one."""
+        out = self.cells.loc[self.train_ids].copy()
+        if self.good is not None:
+            out["good_validation"] = self.good
+        return out
+
+
+def load_training(feature_paths: Sequence[str], targets: TargetFiles, cells_path: str,
+                  folds_path: str) -> TrainingData:
+    """The training side of a model's run (one reading, shared by ``train_model`` and tuning trials)."""
+    splits = load_split_codes(targets)
+    folds = fold_table(folds_path, splits.cells)
+    splits.check_splits(table_splits(folds), folds_path)
+    return TrainingData(pd.read_parquet(cells_path), splits, folds, load_features(feature_paths, splits.cells),
+                        MatrixFile(targets.codes).var_names)
 
 
 @contextmanager
