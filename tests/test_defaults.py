@@ -74,6 +74,7 @@ EXEMPT: dict[str, set[str]] = {
     "msci.submission.build_submission": {"codecs", "require_all"},
     "msci.submission.score_submission": {"out_path"},
     "msci.training.train_model": {"out_day_out", "threads", "pretrainer", "out_fitted"},
+    "msci.tune.tune_worker": {"pretrainer"},  # like train_model's: only TabNet models with pretrain have one
     "msci.predictions.write_predictions": {"config", "chunk_rows"},
     "msci.predictions.score_predictions": {"out_path", "chunk_rows"},
     "msci.report.write_report": {"score_path", "own_data"},

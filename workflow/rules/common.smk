@@ -123,6 +123,12 @@ def check_tune(accepted):
                 raise ValueError(f"config: tune.models.{name}.{param}: low must be below high")
             if spec.get("log") and "low" in spec and spec["low"] <= 0:
                 raise ValueError(f"config: tune.models.{name}.{param}: a log range needs low > 0")
+        shape = sorted(set(space) & {"n_d", "n_a", "n_steps", "gamma"})
+        if kind == "tabnet" and config["models"][name].get("pretrain") and shape:
+            raise ValueError(
+                f"config: tune.models.{name}: {', '.join(shape)} shape the pre-trained TabNet encoder, which "
+                "every trial fine-tunes; tune them without pretrain"
+            )
         if not set(model_config(name)["modalities"]) & set(MODALITIES):
             raise ValueError(f"config: tune.models.{name}: the model runs on none of {', '.join(MODALITIES)}")
     for name, entry in config["models"].items():

@@ -34,6 +34,7 @@ rule tune_study:
 
 rule tune_worker:
     input:
+        unpack(pretrainer_input),
         study=rules.tune_study.output.study,
         features=model_features,
         codes=rules.encode_targets.output.codes,

@@ -24,4 +24,5 @@ with logged(sm.log[0]):
         stop_fraction=sm.params.stop_fraction,
         threads=sm.threads,
         out_path=sm.output.done,
+        pretrainer=sm.input.get("pretrainer"),
     )

@@ -92,6 +92,7 @@ class Objective:
         self.seed, self.stop_fraction, self.threads = seed, stop_fraction, threads
         good = data.good
         self.scored = good if good is not None else np.ones(len(data.train_ids), bool)
+        self.X = data.X.to_numpy()  # once for every trial
 
     def __call__(self, trial: optuna.Trial) -> float:
         params = {**self.base, **{k: suggest(trial, k, spec) for k, spec in self.space.items()}}
@@ -105,9 +106,8 @@ class Objective:
             if trial.should_prune():
                 raise optuna.TrialPruned(f"pruned after fold {k}")
 
-        X = self.data.X.to_numpy()
         result = cross_validate(lambda k: make_model(self.model_type, params, seed=self.seed + k, threads=self.threads),
-                                X, self.data.splits, self.data.fold, None, stop_labels=self.data.good,
+                                self.X, self.data.splits, self.data.fold, None, stop_labels=self.data.good,
                                 stop_fraction=self.stop_fraction, seed=self.seed, on_score=report)
         return float(result.pearson[self.scored].mean())
 
@@ -169,8 +169,11 @@ def run_worker(study: optuna.Study, objective: Objective, n_trials: int, worker:
 def tune_worker(study_path: str, model_type: str, base: Mapping[str, Any], space: Mapping[str, Mapping[str, Any]],
                 feature_paths: Sequence[str], targets: TargetFiles, cells_path: str, folds_path: str, *,
                 setting: str, n_trials: int, worker: int, n_workers: int, seed: int, stop_fraction: float,
-                threads: int | None, out_path: str) -> dict:
-    """One worker job: load the study and the training data, add trials, write what it did as JSON."""
+                threads: int | None, out_path: str, pretrainer: str | None = None) -> dict:
+    """One worker job: load the study and the training data, add trials, write what it did as JSON.
+    ``pretrainer``: a TabNet model's cached pre-training, which every trial fine-tunes from (as train_model)."""
+    if pretrainer:
+        base = {**base, "pretrainer_path": pretrainer}
     info = json.loads(Path(study_path).read_text())
     store = storage(setting, info["journal"] or "")
     # Seeded per worker and per resumption (a restarted worker does not redraw its first trials' params).
