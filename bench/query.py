@@ -134,13 +134,12 @@ def child_ingest(modality: str, query: str, out: str, chunk_rows: int) -> dict:
 
 def child_predict(results: str, query: str, chunk_rows: int) -> dict:
     """The query's cells through the fitted features (timed apart) and then the models' predict (timed)."""
-    from msci.feature_match import match_features
     from msci.features.table import RowChunk
     from msci.io.anndata_input import AnnDataSource
     from msci.reference import load_model
 
     ref, source = load_model(results), AnnDataSource(query)
-    match = match_features(ref.input_names, source.var_names(), source=query)
+    match = ref.match(source.var_names(), query, 0.5)
     features = predict = 0.0
     cells = source.obs_names()
     for start, stop, block in source.iter_rows(chunk_rows):
