@@ -72,3 +72,14 @@ def test_codes_do_not_depend_on_the_chunk_size(tmp_path):
 def test_unknown_compression_is_refused(tmp_path):
     with pytest.raises(ValueError, match="none, svd"):
         _encode(tmp_path, _low_rank_targets(), method="pca")
+
+
+@pytest.mark.parametrize("method", ["svd", "none"])
+def test_standardised_decoding_from_the_codes_equals_standardising_the_decoded_genes(tmp_path, method):
+    y = _low_rank_targets(seed=5)
+    _, codec, w, _ = _encode(tmp_path, y, method=method, **({"n_components": 8} if method == "svd" else {}))
+    rng = np.random.default_rng(4)
+    pred = np.r_[w + rng.normal(size=w.shape) + 2.0, np.zeros((1, w.shape[1]), np.float32)]  # offsets; a constant row
+    z = codec.standardized(pred)
+    np.testing.assert_allclose(z, row_standardize(codec.decode(pred)), atol=2e-5)
+    assert (z[-1] == 0).all() and z.dtype == np.float32

@@ -30,20 +30,12 @@ import pandas as pd
 from msci.cv import row_metrics
 from msci.io.artifacts import write_json
 from msci.io.matrix import MatrixFile, MatrixWriter
-from msci.metrics import row_pearson
+from msci.metrics import row_pearson, row_standardize
 from msci.split_codecs import TargetFiles, load_split_codes
 from msci.target_codes import TargetCodec, load_codec
 
 log = logging.getLogger(__name__)
 STANDARDIZE = ("row", "matrix", "none")
-
-
-def row_standardize(pred: np.ndarray) -> np.ndarray:
-    """Each row centred and scaled to unit standard deviation (constant rows become zeros)."""
-    pred = np.asarray(pred, dtype=np.float32)
-    centred = pred - pred.mean(axis=1, keepdims=True)
-    sd = centred.std(axis=1, keepdims=True)
-    return np.divide(centred, sd, out=np.zeros_like(centred), where=sd > 0)
 
 
 def matrix_stats(f: MatrixFile, chunk_rows: int = 4096) -> tuple[float, float]:

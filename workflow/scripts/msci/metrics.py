@@ -74,3 +74,11 @@ class ColumnPearson:
         varies = (vt > 1e-10 * stt) & (vp > 1e-10 * spp)
         den = np.sqrt(np.maximum(vt, 0) * np.maximum(vp, 0))
         return np.divide(cov, den, out=np.zeros_like(cov), where=varies & (den > 0))
+
+
+def row_standardize(pred: np.ndarray) -> np.ndarray:
+    """Each row centred and scaled to unit standard deviation (constant rows become zeros)."""
+    pred = np.asarray(pred, dtype=np.float32)
+    centred = pred - pred.mean(axis=1, keepdims=True)
+    sd = centred.std(axis=1, keepdims=True)
+    return np.divide(centred, sd, out=np.zeros_like(centred), where=sd > 0)

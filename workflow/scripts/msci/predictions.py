@@ -21,7 +21,7 @@ import pandas as pd
 from anndata.io import read_elem
 from scipy.stats import spearmanr
 
-from msci.ensemble import fold_layers, row_standardize
+from msci.ensemble import fold_layers
 from msci.field_metrics import predict_modality_metrics
 from msci.io.artifacts import write_json
 from msci.io.matrix import MatrixFile, MatrixWriter, as_dense
@@ -45,26 +45,41 @@ def test_levels(levels_path: str, cells) -> np.ndarray:
 
 
 def fold_spread(preds: Iterator[np.ndarray]) -> np.ndarray:
-    """Per cell and target, the standard deviation (ddof 1) of the fold models' predictions, from running sums
-    (two buffers, however many folds)."""
-    n, total, squares = 0, None, None
+    """Per cell and target, the standard deviation (ddof 1) of the fold models' predictions, from running sums of
+    their differences from the first (two float32 buffers, however many folds; the shift keeps them precise)."""
+    n, shift, total, squares = 0, None, None, None
     for p in preds:
-        p = np.asarray(p, np.float64)
-        total, squares = (p.copy(), p * p) if total is None else (total + p, squares + p * p)
+        p = np.asarray(p, np.float32)
+        if shift is None:
+            shift, total, squares = p.copy(), np.zeros_like(p), np.zeros_like(p)
+        else:
+            d = p - shift
+            total += d
+            d *= d
+            squares += d
         n += 1
     if n < 2:
         raise ValueError("a spread needs at least two fold models")
-    return np.sqrt(np.maximum(squares - total * total / n, 0.0) / (n - 1)).astype(np.float32)
+    total *= total
+    total /= n
+    squares -= total
+    np.maximum(squares, 0.0, out=squares)
+    squares /= n - 1
+    return np.sqrt(squares, out=squares)
 
 
 def units_block(codes: np.ndarray, fold_codes: list[np.ndarray], codec: TargetCodec, level: np.ndarray,
                 a: float) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """One chunk of blended codes → (values in units, the per-cell standardised profiles, the fold blends' spread
-    in units, or ``None`` with fewer than two folds): the one path of in-run test cells and of queries."""
-    z = row_standardize(codec.decode(codes))
+    in units, or ``None`` with fewer than two folds): the one path of in-run test cells and of queries.
+
+    Every fold blend shares the cell's level and scale, so the spread in units is ``a · ŝ`` times the spread
+    of the standardised fold blends."""
+    z = codec.standardized(codes)
     sd = None
     if len(fold_codes) > 1:
-        sd = fold_spread(to_units(row_standardize(codec.decode(f)), level, a) for f in fold_codes)
+        sd = fold_spread(codec.standardized(f) for f in fold_codes)
+        sd *= (a * level[:, 1:]).astype(np.float32)
     return to_units(z, level, a), z, sd
 
 
@@ -146,7 +161,7 @@ def predictors(files: ScoreFiles, truth: MatrixFile, chunk_rows: int) -> dict[st
         shrink = float(np.clip(r, 0.0, 1.0)) if shrunk else 1.0
 
         def model(a, b, f=f, rows=rows, shrink=shrink):
-            z = row_standardize(codec.decode(np.asarray(f.read_rows(rows[a:b], chunk_rows))))
+            z = codec.standardized(np.asarray(f.read_rows(rows[a:b], chunk_rows)))
             return to_units(z, level[a:b], shrink).astype(np.float64)
 
         out[name] = model

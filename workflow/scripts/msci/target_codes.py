@@ -27,12 +27,14 @@ import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from msci.chunked_svd import RowSubset, randomized_svd_by_groups
 from msci.io.artifacts import write_npz
 from msci.io.matrix import MatrixFile, MatrixWriter, as_dense
+from msci.metrics import row_standardize
 
 log = logging.getLogger(__name__)
 METHODS = ("none", "svd")
@@ -60,6 +62,30 @@ class TargetCodec:
         """Gene values of code rows (identity for ``none``; a per-cell-centred profile for ``svd``)."""
         codes = np.asarray(codes, dtype=np.float32)
         return codes if self.decoder is None else codes @ self.decoder
+
+    @cached_property
+    def _moments(self) -> tuple[np.ndarray, np.ndarray]:
+        """The decoder's per-code mean over genes and Gram matrix over genes (divided by the gene count)."""
+        d = np.asarray(self.decoder, np.float64)
+        return d.mean(axis=1), d @ d.T / d.shape[1]
+
+    def standardized(self, codes: np.ndarray) -> np.ndarray:
+        """Decoded code rows, each standardised over its targets (mean 0, sd 1; constant rows zero).
+
+        For codes, each row's mean and variance over the genes come from the codes themselves (the decoder's
+        per-code means and Gram matrix), so the genes are made in one product with no pass over them to
+        centre and scale: ``z = (c / s) D − m / s``.
+        """
+        if self.decoder is None:
+            return row_standardize(codes)
+        c = np.asarray(codes, np.float64)
+        means, gram = self._moments
+        mean = c @ means
+        sd = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", c, gram, c) - mean ** 2, 0.0))
+        scale = np.divide(1.0, sd, out=np.zeros_like(sd), where=sd > 0)
+        z = (c * scale[:, None]).astype(np.float32) @ self.decoder
+        z -= (mean * scale).astype(np.float32)[:, None]
+        return z
 
     def save(self, path: str | os.PathLike, cells: np.ndarray, rho: np.ndarray) -> None:
         """Write the codec and each training cell's ρ as ``.npz``, atomically."""

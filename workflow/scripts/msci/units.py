@@ -76,7 +76,9 @@ def predict_levels(X: np.ndarray, levels: pd.DataFrame, fold: np.ndarray, X_test
 
 def to_units(z: np.ndarray, level: np.ndarray, a: float) -> np.ndarray:
     """Per-cell standardised profiles ``z`` in units: ``m̂ + a · ŝ · z`` (``level``: columns m̂, ŝ)."""
-    return (level[:, :1] + a * level[:, 1:] * z).astype(np.float32)
+    out = (a * level[:, 1:]).astype(np.float32) * np.asarray(z, np.float32)
+    out += level[:, :1].astype(np.float32)
+    return out
 
 
 @dataclass
