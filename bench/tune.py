@@ -56,8 +56,10 @@ def measure(args) -> dict:
     for workers in (1, 2):
         name = f"mlp_{workers}w"
         threads = max(1, args.cores // workers)
+        # CPU workers: without a GPU here, the workers' gpu=1 would let only one run at a time.
         seconds = snakemake(work, config(name, workers, args.trials, args.epochs), "--set-threads",
-                            f"tune_worker={threads}", "--", "tune", cores=args.cores)
+                            f"tune_worker={threads}", "--set-resources", "tune_worker:gpu=0", "--", "tune",
+                            cores=args.cores)
         trials = pd.read_csv(work / "results" / "cite" / "tune" / name / "trials.csv")
         states = trials["state"].value_counts().to_dict()
         out[str(workers)] = {"seconds": seconds, "threads_per_worker": threads, "states": states,
