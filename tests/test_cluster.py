@@ -105,18 +105,18 @@ def test_workflow_through_slurm_matches_a_local_run_and_reruns_one_model(slurm, 
 
 def test_a_two_worker_study_through_slurm_fills_one_study(slurm, demo_run, tmp_path):
     # The finished tiny run's CITE features and folds; one study of the MLP, filled by two SLURM jobs at once
-    # (one CPU each on the 2-CPU test node, no GPU: the node's one would serialise them), each trial long enough
-    # (epochs) that both workers take some.
+    # (one CPU and 2 GB each on the 2-CPU test node, no GPU: the node's one would serialise them), each trial long
+    # enough (epochs) that both workers take some.
     run = tmp_path / "run"
     shutil.copytree(demo_run, run, symlinks=True)
-    snakefile, tiny = workflow_with_models(tmp_path, ("mlp",))
+    snakefile, tiny = workflow_with_models(tmp_path, ("ridge", "mlp"))
     (tmp_path / "tune.yaml").write_text(
-        "modalities: [cite]\n"
-        "models: {mlp: {params: {epochs: 12, n_bags: 1}}}\n"
+        "models: {mlp: {modalities: [cite], params: {epochs: 150, patience: 150, batch_size: 32, n_bags: 1}}}\n"
         "tune: {n_trials: 6, n_workers: 2, models: {mlp: {lr: {low: 1.0e-4, high: 1.0e-2, log: true}}}}\n")
     before = set(submitted_jobs()["job_id"])
     run_snakemake(run, "-s", str(snakefile), "--configfile", str(tiny), str(tmp_path / "tune.yaml"), *SLURM_ARGS,
-                  "--set-threads", "tune_worker=1", "--set-resources", "tune_worker:gpu=0", "--", "tune")
+                  "--set-threads", "tune_worker=1", "--set-resources", "tune_worker:gpu=0",
+                  "tune_worker:mem_mb=2000", "--", "tune")
     jobs = submitted_jobs()
     jobs = jobs[~jobs["job_id"].isin(before)]
     assert (jobs["state"] == "COMPLETED").all(), jobs
