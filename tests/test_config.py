@@ -53,6 +53,8 @@ MISTAKES = [
      "tune.models.mlp.lr: a log range needs low > 0"),
     ({"tune": {"models": {"mlp": {"dropout": {"lo": 0.0, "high": 0.5}}}}}, "is not valid under any of the given"),
     ({"tune": {"n_trails": 5}}, "'n_trails' was unexpected"),
+    ({"tune": {"models": {"mlp": {"lr": {"low": 0.001, "high": 0.01, "log": True, "step": 0.001}}}}},
+     "tune.models.mlp.lr: give step or log, not both"),
     ({"models": {"mlp": {"params_from": "tune"}}}, "models.mlp.params_from is tune, but tune.models has no mlp entry"),
 ]
 

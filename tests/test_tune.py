@@ -19,6 +19,7 @@ import yaml
 from conftest import REPO, SNAKEMAKE_TIMEOUT, run_snakemake
 from optuna.trial import TrialState
 
+from msci import tune
 from msci.report import study_section
 from msci.tune import create_study, decode, run_worker, storage, suggest, summarize
 
@@ -64,14 +65,16 @@ def test_parallel_workers_add_trials_to_one_study_until_n_trials_are_finished(tm
     assert all(t.user_attrs.get("surplus") for t in trials if t.state == TrialState.FAIL)
 
 
-def test_an_interrupted_trial_is_marked_failed_and_replaced(study):
+def test_an_interrupted_trial_is_marked_failed_and_replaced(study, monkeypatch):
     for w in (0, 5):  # worker 0's killed predecessor, and a worker index no longer configured
         left = study.ask()
         left.set_user_attr("worker", w)
+    study.ask()  # a worker killed before it could name itself (old enough, with the grace period set to 0)
+    monkeypatch.setattr(tune, "ORPHAN_SECONDS", 0)
     out = run_worker(study, toy, n_trials=3, worker=0, n_workers=2)
     states = pd.Series([t.state.name for t in study.get_trials()]).value_counts().to_dict()
-    assert out["interrupted_marked_failed"] == 2 and out["trials_run"] == 3
-    assert states == {"FAIL": 2, "COMPLETE": 3}
+    assert out["interrupted_marked_failed"] == 3 and out["trials_run"] == 3
+    assert states == {"FAIL": 3, "COMPLETE": 3}
 
 
 def test_a_trial_that_breaks_the_model_fails_alone_and_a_broken_objective_stops_the_worker(study):

@@ -123,6 +123,8 @@ def check_tune(accepted):
                 raise ValueError(f"config: tune.models.{name}.{param}: low must be below high")
             if spec.get("log") and "low" in spec and spec["low"] <= 0:
                 raise ValueError(f"config: tune.models.{name}.{param}: a log range needs low > 0")
+            if spec.get("log") and "step" in spec:
+                raise ValueError(f"config: tune.models.{name}.{param}: give step or log, not both")
         shape = sorted(set(space) & {"n_d", "n_a", "n_steps", "gamma"})
         if kind == "tabnet" and config["models"][name].get("pretrain") and shape:
             raise ValueError(
@@ -136,24 +138,19 @@ def check_tune(accepted):
             raise ValueError(f"config: models.{name}.params_from is tune, but tune.models has no {name} entry")
 
 
-def study_name(modality, model):
-    """The study's name: unique per run folder, modality and model (an RDB may hold many runs' studies)."""
-    import hashlib
-
-    run = hashlib.sha256(os.path.abspath(".").encode()).hexdigest()[:10]
-    return f"msci-{run}-{modality}-{model}"
-
-
 def study_spec(modality, model):
-    """What defines a model's study: its type, its params for the modality (the base of every trial), the search
-    space, its features and the seed; a change makes a new study."""
+    """What defines a model's study: its type, its params for the modality (the base of every trial), its
+    pre-training, the search space, its features, the early-stopping share and the seed; a change makes a new
+    study."""
     cfg = model_config(model, modality)
     return sorted_dict(
         {
             "type": cfg["type"],
             "params": cfg["params"],
+            "pretrain": cfg.get("pretrain") or {},
             "space": config["tune"]["models"][model],
             "features": cfg["features"],
+            "stop_fraction": config["folds"]["stop_fraction"],
             "seed": config["seed"],
         }
     )

@@ -5,6 +5,7 @@
 
 rule tune_study:
     input:
+        unpack(pretrainer_input),
         features=model_features,
         codes=rules.encode_targets.output.codes,
         codec=rules.encode_targets.output.codec,
@@ -23,7 +24,6 @@ rule tune_study:
     resources:
         runtime=5,
     params:
-        name=lambda wc: study_name(wc.modality, wc.model),
         storage=config["tune"]["storage"],
         journal=lambda wc: f"results/{wc.modality}/tune/{wc.model}/journal.log",
         spec=lambda wc: study_spec(wc.modality, wc.model),

@@ -46,7 +46,7 @@ def test_levels(levels_path: str, cells) -> np.ndarray:
 
 def fold_spread(preds: Iterator[np.ndarray]) -> np.ndarray:
     """Per cell and target, the standard deviation (ddof 1) of the fold models' predictions, from running sums of
-    their differences from the first (two float32 buffers, however many folds; the shift keeps them precise)."""
+    their differences from the first (three float32 buffers, however many folds; the shift keeps them precise)."""
     n, shift, total, squares = 0, None, None, None
     for p in preds:
         p = np.asarray(p, np.float32)

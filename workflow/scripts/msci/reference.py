@@ -159,6 +159,14 @@ class Reference:
             raise FileNotFoundError(f"{root}: no {MANIFEST}; finish the training run there first "
                                     f"(snakemake --cores N), or give a results/<modality> folder")
         self.root, self.manifest = root, json.loads(path.read_text())
+        try:
+            self._load(root)
+        except KeyError as err:
+            raise ValueError(f"{root}: written by an older msci (it has no {err}); rerun the training run there "
+                             f"(snakemake --cores N) to rewrite its reference") from err
+
+    def _load(self, root: Path) -> None:
+        """Every fitted object the manifest names."""
         inputs = root / self.manifest["inputs"]
         self.input_names = MatrixFile(inputs).var_names
         with h5py.File(inputs, "r") as f:

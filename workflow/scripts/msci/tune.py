@@ -17,8 +17,12 @@ to ``n_trials`` finished ones.
 
 from __future__ import annotations
 
+import datetime
+import hashlib
 import json
 import logging
+import math
+import os
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -38,6 +42,7 @@ from msci.training import TrainingData, load_training
 log = logging.getLogger(__name__)
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 MAX_FAILS_IN_A_ROW = 3  # a worker whose trials keep failing stops, naming the error
+ORPHAN_SECONDS = 60  # a running trial without a worker index this old was left by a worker killed as it began
 
 
 def storage(setting: str, journal: str | Path) -> optuna.storages.BaseStorage:
@@ -47,6 +52,15 @@ def storage(setting: str, journal: str | Path) -> optuna.storages.BaseStorage:
 
         return JournalStorage(JournalFileBackend(str(journal)))
     return optuna.storages.RDBStorage(setting)
+
+
+def study_name(setting: str, modality: str, model: str) -> str:
+    """A study's name: the modality and model in a run's own journal file; in an RDB, which may hold many runs'
+    studies, prefixed by a hash of the run folder where the study was made (it stays in ``study.json``, so a
+    moved or copied run keeps its study)."""
+    if setting == "journal":
+        return f"{modality}-{model}"
+    return f"msci-{hashlib.sha256(os.path.abspath('.').encode()).hexdigest()[:10]}-{modality}-{model}"
 
 
 def create_study(setting: str, journal: str | Path, name: str, out_path: str, spec: Mapping[str, Any]) -> None:
@@ -91,7 +105,7 @@ class Objective:
         self.model_type, self.base, self.space, self.data = model_type, dict(base), dict(space), data
         self.seed, self.stop_fraction, self.threads = seed, stop_fraction, threads
         good = data.good
-        self.scored = good if good is not None else np.ones(len(data.train_ids), bool)
+        self.scored = good if good is not None and good.any() else np.ones(len(data.train_ids), bool)
         self.X = data.X.to_numpy()  # once for every trial
 
     def __call__(self, trial: optuna.Trial) -> float:
@@ -109,7 +123,10 @@ class Objective:
         result = cross_validate(lambda k: make_model(self.model_type, params, seed=self.seed + k, threads=self.threads),
                                 self.X, self.data.splits, self.data.fold, None, stop_labels=self.data.good,
                                 stop_fraction=self.stop_fraction, seed=self.seed, on_score=report)
-        return float(result.pearson[self.scored].mean())
+        value = float(result.pearson[self.scored].mean())
+        if not math.isfinite(value):
+            raise FloatingPointError(f"the CV Pearson is {value}")
+        return value
 
 
 def _alive(trials: Sequence[optuna.trial.FrozenTrial], upto: int | None = None) -> int:
@@ -120,14 +137,20 @@ def _alive(trials: Sequence[optuna.trial.FrozenTrial], upto: int | None = None) 
 def fail_interrupted(study: optuna.Study, worker: int, n_workers: int) -> int:
     """Mark as failed the trials left running by this worker index's killed predecessor (or by worker indices no
     longer configured); return how many."""
-    stale = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-             if t.user_attrs.get("worker") is not None
-             and (t.user_attrs["worker"] == worker or t.user_attrs["worker"] >= n_workers)]
-    for t in stale:
+    now = datetime.datetime.now()
+
+    def stale(t: optuna.trial.FrozenTrial) -> bool:
+        w = t.user_attrs.get("worker")
+        if w is None:  # its worker was killed between asking for it and naming itself
+            return t.datetime_start is not None and (now - t.datetime_start).total_seconds() > ORPHAN_SECONDS
+        return w == worker or w >= n_workers
+
+    left = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)) if stale(t)]
+    for t in left:
         study.tell(t.number, state=TrialState.FAIL)
-        log.warning("trial %d of worker %d was interrupted: marked failed, to be replaced", t.number,
-                    t.user_attrs["worker"])
-    return len(stale)
+        log.warning("trial %d of worker %s was interrupted: marked failed, to be replaced", t.number,
+                    t.user_attrs.get("worker", "unknown"))
+    return len(left)
 
 
 def run_worker(study: optuna.Study, objective: Objective, n_trials: int, worker: int, n_workers: int) -> dict:
@@ -156,8 +179,8 @@ def run_worker(study: optuna.Study, objective: Objective, n_trials: int, worker:
             continue
         else:
             study.tell(trial, value)
-            log.info("trial %d: %.4f with %s (%.1f s); best %.4f", trial.number, value, trial.params,
-                     time.perf_counter() - start, study.best_value)
+            log.info("trial %d: %.4f with %s (%.1f s)", trial.number, value, trial.params,
+                     time.perf_counter() - start)
         ran, fails = ran + 1, 0
     finished = sum(t.state in FINISHED for t in study.get_trials(deepcopy=False))
     log.info("worker %d: %d trials run (%d interrupted ones replaced); the study has %d of %d finished", worker, ran,
