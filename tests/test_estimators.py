@@ -22,6 +22,8 @@ TINY = {
     "resnet": {"width": 8, "n_blocks": 2, "epochs": 2, "batch_size": 16, "n_bags": 1, "n_jobs": 1},
     "cnn1d": {"hidden_size": 16, "channels": (4, 8), "epochs": 2, "batch_size": 16, "n_jobs": 1},
     "tabnet": {"n_d": 4, "n_a": 4, "epochs": 2, "batch_size": 32, "virtual_batch_size": 16},
+    "krr": {},
+    "knn": {"n_neighbors": 5},
 }
 # sklearn's estimator checks that apply to multi-output models whose fit needs a 2-D target.
 SKLEARN_CHECKS = [checks.check_parameters_default_constructible, checks.check_no_attributes_set_in_init,
@@ -72,3 +74,31 @@ def test_fitting_leaves_the_parameters_and_a_clone_refits_to_the_same_prediction
     assert model.get_params() == before
     assert first.shape == (32, 5) and first.dtype == np.float32
     np.testing.assert_array_equal(clone(model).fit(X[:64], Y[:64]).predict(X[64:]), first)
+
+
+@pytest.mark.parametrize("model_type", sorted(REGISTRY))
+def test_a_saved_model_loads_and_predicts_the_same(model_type, tmp_path):
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(80, 6)).astype(np.float32)
+    Y = (X @ rng.normal(size=(6, 4))).astype(np.float32)
+    model = make_model(model_type, TINY[model_type], seed=1).fit(X[:64], Y[:64])
+    model.save(str(tmp_path / "m"))
+    again = REGISTRY[model_type].load(str(tmp_path / "m"), model.get_params())
+    np.testing.assert_allclose(again.predict(X[64:]), model.predict(X[64:]), atol=1e-5)
+
+
+def test_kernel_ridge_beyond_max_exact_is_nystroem_and_with_every_cell_as_landmark_equals_the_exact_one():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(90, 8)).astype(np.float32)
+    Y = np.sin(X[:, :3]).astype(np.float32)
+    exact = make_model("krr", {"length_scale": 3.0}).fit(X[:60], Y[:60])
+    approx = make_model("krr", {"length_scale": 3.0, "max_exact": 30, "n_components": 60}).fit(X[:60], Y[:60])
+    assert type(exact.model_[-1]).__name__ == "KernelRidge" and type(approx.model_[-1]).__name__ == "Ridge"
+    np.testing.assert_allclose(approx.predict(X[60:]), exact.predict(X[60:]), atol=1e-3)
+
+
+def test_knn_with_every_training_cell_as_neighbour_predicts_their_mean():
+    rng = np.random.default_rng(4)
+    X, Y = rng.normal(size=(40, 5)).astype(np.float32), rng.normal(size=(40, 3)).astype(np.float32)
+    pred = make_model("knn", {"n_neighbors": 30}).fit(X[:30], Y[:30]).predict(X[30:])
+    np.testing.assert_allclose(pred, np.broadcast_to(Y[:30].mean(0), pred.shape), atol=1e-5)

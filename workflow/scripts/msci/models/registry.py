@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from msci.models.kernel import KernelRidgeRegressor, KNNRegressor
 from msci.models.linear import RidgeRegressor
 from msci.models.nn import CNN1DRegressor, MLPRegressor, ResNetRegressor
 from msci.models.tabnet import TabNetModel
@@ -16,6 +17,8 @@ REGISTRY: dict[str, type] = {
     "resnet": ResNetRegressor,
     "cnn1d": CNN1DRegressor,
     "tabnet": TabNetModel,
+    "krr": KernelRidgeRegressor,
+    "knn": KNNRegressor,
 }
 
 

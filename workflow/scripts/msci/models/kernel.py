@@ -1,0 +1,88 @@
+"""The field's strongest simple methods (openproblems predict_modality): kernel ridge and nearest neighbours.
+
+``krr``: Guanlab-dengkw's NeurIPS 2021 kernel ridge. Each cell's features are z-scored across the cell
+(``row_standardize``), then an RBF kernel ridge (length scale ``length_scale``) maps them to the targets. Exact up
+to ``max_exact`` training cells; beyond, a Nyström approximation of the kernel with ``n_components`` landmark cells
+and a ridge without intercept on it (the kernel ridge's own solution when every cell is a landmark), so memory
+stays bounded at the competition's 70,988 and 105,942 training cells.
+
+``knn``: the mean targets of each cell's ``n_neighbors`` nearest training cells (Euclidean, on standardised features).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.kernel_approximation import Nystroem
+from sklearn.kernel_ridge import KernelRidge
+from sklearn.linear_model import Ridge
+from sklearn.neighbors import KNeighborsRegressor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+from msci.io.fitted import load_sklearn, save_sklearn
+from msci.metrics import row_standardize
+
+
+class _SkopsSaved:
+    """Fitted scikit-learn estimators saved as ``<stem>.skops`` (no pickle)."""
+
+    def save(self, stem: str) -> None:
+        save_sklearn(self, f"{stem}.skops")
+
+    @classmethod
+    def load(cls, stem: str, params: dict):
+        return load_sklearn(f"{stem}.skops")
+
+
+class KernelRidgeRegressor(_SkopsSaved, RegressorMixin, BaseEstimator):
+    """RBF kernel ridge on per-cell z-scored features; Nyström beyond ``max_exact`` training cells."""
+
+    def __init__(self, alpha: float = 0.2, length_scale: float = 10.0, row_standardize: bool = True,
+                 max_exact: int = 10_000, n_components: int = 4000, random_state: int | None = 0) -> None:
+        self.alpha = alpha
+        self.length_scale = length_scale
+        self.row_standardize = row_standardize
+        self.max_exact = max_exact
+        self.n_components = n_components
+        self.random_state = random_state
+
+    def _prepare(self):
+        return FunctionTransformer(row_standardize if self.row_standardize else None)
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> KernelRidgeRegressor:
+        gamma = 1.0 / (2.0 * self.length_scale ** 2)
+        X = np.asarray(X, np.float32)
+        if len(X) <= self.max_exact:
+            self.model_ = make_pipeline(self._prepare(), KernelRidge(alpha=self.alpha, kernel="rbf", gamma=gamma))
+        else:
+            nystroem = Nystroem(kernel="rbf", gamma=gamma, n_components=min(self.n_components, len(X)),
+                                random_state=self.random_state)
+            self.model_ = make_pipeline(self._prepare(), nystroem, Ridge(alpha=self.alpha, fit_intercept=False))
+        self.model_.fit(X, np.asarray(y, np.float32))
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray(self.model_.predict(np.asarray(X, np.float32)), np.float32)
+
+
+class KNNRegressor(_SkopsSaved, RegressorMixin, BaseEstimator):
+    """Mean targets of each cell's nearest training cells, on standardised features."""
+
+    def __init__(self, n_neighbors: int = 100, weights: str = "uniform", standardize: bool = True,
+                 n_jobs: int | None = None) -> None:
+        self.n_neighbors = n_neighbors
+        self.weights = weights
+        self.standardize = standardize
+        self.n_jobs = n_jobs
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> KNNRegressor:
+        X = np.asarray(X, np.float32)
+        knn = KNeighborsRegressor(n_neighbors=min(self.n_neighbors, len(X)), weights=self.weights,
+                                  n_jobs=self.n_jobs)
+        self.model_ = make_pipeline(StandardScaler(), knn) if self.standardize else make_pipeline(knn)
+        self.model_.fit(X, np.asarray(y, np.float32))
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray(self.model_.predict(np.asarray(X, np.float32)), np.float32)
