@@ -161,8 +161,8 @@ def predictors(files: ScoreFiles, truth: MatrixFile, chunk_rows: int) -> dict[st
         shrink = float(np.clip(r, 0.0, 1.0)) if shrunk else 1.0
 
         def model(a, b, f=f, rows=rows, shrink=shrink):
-            z = codec.standardized(np.asarray(f.read_rows(rows[a:b], chunk_rows)))
-            return to_units(z, level[a:b], shrink).astype(np.float64)
+            codes = np.asarray(f.read_rows(rows[a:b], chunk_rows))
+            return units_block(codes, [], codec, level[a:b], shrink)[0].astype(np.float64)
 
         out[name] = model
     mean = target_mean(files.level_model)

@@ -258,7 +258,7 @@ class Reference:
         """Predict every cell of ``query`` into ``predictions.h5ad`` (chunk by chunk); return the cell count.
 
         With ``models_path``, each blended model's own predictions in units go there too (one layer per model;
-        ``X`` the training mean profile), for :meth:`score_file` to score them beside the blend."""
+        ``X`` the training mean profile), for :func:`score_query` to score them beside the blend."""
         source = query.inputs
         cells = source.obs_names()
         match = self.match(source.var_names(), source.label, min_share)

@@ -41,6 +41,17 @@ def load_sklearn(path: str | os.PathLike) -> Any:
     return sio.load(path, trusted=untrusted)
 
 
+class SkopsSaved:
+    """Mixin of scikit-learn estimators saved whole as ``<stem>.skops`` (the models' ``save``/``load`` protocol)."""
+
+    def save(self, stem: str) -> None:
+        save_sklearn(self, f"{stem}.skops")
+
+    @classmethod
+    def load(cls, stem: str, params: dict) -> Any:
+        return load_sklearn(f"{stem}.skops")
+
+
 def save_state_dicts(states: list[dict], path: str | os.PathLike) -> None:
     """torch ``state_dict``s (one per network) as one ``.pt`` file."""
     import torch

@@ -20,22 +20,11 @@ from sklearn.neighbors import KNeighborsRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-from msci.io.fitted import load_sklearn, save_sklearn
+from msci.io.fitted import SkopsSaved
 from msci.metrics import row_standardize
 
 
-class _SkopsSaved:
-    """Fitted scikit-learn estimators saved as ``<stem>.skops`` (no pickle)."""
-
-    def save(self, stem: str) -> None:
-        save_sklearn(self, f"{stem}.skops")
-
-    @classmethod
-    def load(cls, stem: str, params: dict):
-        return load_sklearn(f"{stem}.skops")
-
-
-class KernelRidgeRegressor(_SkopsSaved, RegressorMixin, BaseEstimator):
+class KernelRidgeRegressor(SkopsSaved, RegressorMixin, BaseEstimator):
     """RBF kernel ridge on per-cell z-scored features; Nyström beyond ``max_exact`` training cells."""
 
     def __init__(self, alpha: float = 0.2, length_scale: float = 10.0, row_standardize: bool = True,
@@ -66,7 +55,7 @@ class KernelRidgeRegressor(_SkopsSaved, RegressorMixin, BaseEstimator):
         return np.asarray(self.model_.predict(np.asarray(X, np.float32)), np.float32)
 
 
-class KNNRegressor(_SkopsSaved, RegressorMixin, BaseEstimator):
+class KNNRegressor(SkopsSaved, RegressorMixin, BaseEstimator):
     """Mean targets of each cell's nearest training cells, on standardised features."""
 
     def __init__(self, n_neighbors: int = 100, weights: str = "uniform", standardize: bool = True,

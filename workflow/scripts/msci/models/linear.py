@@ -7,10 +7,10 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.linear_model import Ridge
 from sklearn.preprocessing import StandardScaler
 
-from msci.io.fitted import load_sklearn, save_sklearn
+from msci.io.fitted import SkopsSaved
 
 
-class RidgeRegressor(RegressorMixin, BaseEstimator):
+class RidgeRegressor(SkopsSaved, RegressorMixin, BaseEstimator):
     """Multi-output ridge on standardised inputs (all targets in one solve)."""
 
     def __init__(self, alpha: float = 10.0, standardize: bool = True) -> None:
@@ -27,11 +27,3 @@ class RidgeRegressor(RegressorMixin, BaseEstimator):
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         return self.ridge_.predict(self._scale(X)).astype(np.float32)
-
-    def save(self, stem: str) -> None:
-        """The fitted model as ``<stem>.skops``."""
-        save_sklearn(self, f"{stem}.skops")
-
-    @classmethod
-    def load(cls, stem: str, params: dict) -> RidgeRegressor:
-        return load_sklearn(f"{stem}.skops")
