@@ -10,6 +10,7 @@ from sklearn.base import clone
 from sklearn.utils import estimator_checks as checks
 
 from msci.models.architectures import CNN1D, MLP, ResNetMLP
+from msci.models.linear import RidgeRegressor
 from msci.models.nn import CNN1DRegressor, MLPRegressor, NeuralRegressor, ResNetRegressor
 from msci.models.registry import REGISTRY, make_model, parameter_defaults
 from msci.models.tabnet import TabNetModel, pretrain_tabnet
@@ -93,7 +94,7 @@ def test_kernel_ridge_beyond_max_exact_is_nystroem_and_with_every_cell_as_landma
     Y = np.sin(X[:, :3]).astype(np.float32)
     exact = make_model("krr", {"length_scale": 3.0}).fit(X[:60], Y[:60])
     approx = make_model("krr", {"length_scale": 3.0, "max_exact": 30, "n_components": 60}).fit(X[:60], Y[:60])
-    assert type(exact.model_[-1]).__name__ == "KernelRidge" and type(approx.model_[-1]).__name__ == "Ridge"
+    assert type(exact.models_[0][-1]).__name__ == "KernelRidge" and type(approx.models_[0][-1]).__name__ == "Ridge"
     np.testing.assert_allclose(approx.predict(X[60:]), exact.predict(X[60:]), atol=1e-3)
 
 
@@ -102,3 +103,44 @@ def test_knn_with_every_training_cell_as_neighbour_predicts_their_mean():
     X, Y = rng.normal(size=(40, 5)).astype(np.float32), rng.normal(size=(40, 3)).astype(np.float32)
     pred = make_model("knn", {"n_neighbors": 30}).fit(X[:30], Y[:30]).predict(X[30:])
     np.testing.assert_allclose(pred, np.broadcast_to(Y[:30].mean(0), pred.shape), atol=1e-5)
+
+
+def test_kernel_ridge_bags_split_the_batches_into_halves_never_splitting_one():
+    groups = np.repeat(np.array(["d1/2", "d1/3", "d2/2", "d2/3", "d3/4"]), 8)
+    model = make_model("krr", {"n_bags": 3}, seed=5)
+    halves = model.halves(groups, len(groups))
+    assert len(halves) == 6
+    for a, b in zip(halves[::2], halves[1::2], strict=True):
+        np.testing.assert_array_equal(np.sort(np.concatenate([a, b])), np.arange(len(groups)))
+        assert not set(groups[a]) & set(groups[b])
+    assert len({tuple(h) for h in halves}) > 2  # the bags reshuffle the batches
+
+
+def test_kernel_ridge_with_bags_averages_one_model_per_half():
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(80, 6)).astype(np.float32)
+    Y = np.sin(X[:, :2]).astype(np.float32)
+    groups = np.repeat(np.arange(4), 15)
+    model = make_model("krr", {"n_bags": 2, "length_scale": 3.0}, seed=1).fit(X[:60], Y[:60], groups=groups)
+    assert len(model.models_) == 4
+    halves = model.halves(groups, 60)
+    own = np.mean([make_model("krr", {"length_scale": 3.0}).fit(X[r], Y[r]).predict(X[60:]) for r in halves], axis=0)
+    np.testing.assert_allclose(model.predict(X[60:]), own, atol=1e-5)
+
+
+def test_cross_validation_gives_each_fold_model_the_batches_of_its_training_cells():
+    from msci.cv import cross_validate
+
+    seen = []
+
+    class Recorder(RidgeRegressor):
+        def fit(self, X, y, groups=None):
+            seen.append(groups)
+            return super().fit(X, y)
+
+    rng = np.random.default_rng(7)
+    X, Y = rng.normal(size=(30, 4)), rng.normal(size=(30, 2))
+    folds, groups = np.arange(30) % 3, np.arange(30) // 10
+    cross_validate(lambda k: Recorder(), X, Y, folds, None, groups=groups)
+    for k, got in enumerate(seen):
+        np.testing.assert_array_equal(got, groups[folds != k])

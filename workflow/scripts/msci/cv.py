@@ -87,9 +87,15 @@ def stops_early(model) -> bool:
     return "eval_set" in inspect.signature(model.fit).parameters and bool(getattr(model, "stops_early", True))
 
 
+def takes_groups(model) -> bool:
+    """Whether the model's ``fit`` uses each cell's batch (``groups``: e.g. kernel ridge's halves of the batches)."""
+    return "groups" in inspect.signature(model.fit).parameters
+
+
 def fit_held_out(model, X: np.ndarray, Y: np.ndarray, train: np.ndarray, valid: np.ndarray,
                  rho: np.ndarray | None = None, stop_labels: np.ndarray | None = None,
-                 stop_fraction: float = 0.1, seed: int = 0, X_test: np.ndarray | None = None) -> HeldOut:
+                 stop_fraction: float = 0.1, seed: int = 0, X_test: np.ndarray | None = None,
+                 groups: np.ndarray | None = None) -> HeldOut:
     """Fit ``model`` on the ``train`` rows and predict the ``valid`` rows (index arrays).
 
     A model that early-stops gets an inner split of ``train`` (``stop_fraction`` of it, stratified
@@ -112,6 +118,8 @@ def fit_held_out(model, X: np.ndarray, Y: np.ndarray, train: np.ndarray, valid: 
         history = getattr(model, "eval_history_", [[]])[0]
         if best is not None or history:
             info["pearson_if_stopped_on_scored"] = float(best[0] if best is not None else max(history))
+    elif groups is not None and takes_groups(model):
+        model.fit(X[train], Y[train], groups=groups[train])
     else:
         model.fit(X[train], Y[train])
     pred = model.predict(X[valid])
@@ -127,7 +135,8 @@ def cross_validate(make_model: Callable[[int], Any], X: np.ndarray, Y: np.ndarra
                    stop_fraction: float = 0.1, seed: int = 0,
                    on_test: Callable[[int, np.ndarray], None] | None = None,
                    on_fold: Callable[[int, Any], None] | None = None,
-                   on_score: Callable[[int, np.ndarray, np.ndarray], None] | None = None) -> CVResult:
+                   on_score: Callable[[int, np.ndarray, np.ndarray], None] | None = None,
+                   groups: np.ndarray | None = None) -> CVResult:
     """Train one model per fold; OOF rows come from the fold that held them out.
 
     Test predictions are the mean over folds of each fold model's ``predict`` (models that
@@ -140,6 +149,7 @@ def cross_validate(make_model: Callable[[int], Any], X: np.ndarray, Y: np.ndarra
     ``on_fold(k, model)``: called with each fold's fitted model (e.g. to save it) before the next is made.
     ``on_score(k, rows, pearson)``: called with each fold's held-out rows and their per-cell Pearson as soon as it
     is scored (a tuning trial reports them to its pruner, which may stop the loop by raising).
+    ``groups``: each cell's batch, given to the models whose ``fit`` takes it (:func:`takes_groups`).
     """
     if hasattr(Y, "to_global") and rho is not None:
         raise ValueError("rho comes with the split targets: give it only with one target matrix")
@@ -156,7 +166,7 @@ def cross_validate(make_model: Callable[[int], Any], X: np.ndarray, Y: np.ndarra
         Y_k, rho_k = targets.codes(int(k))
         tr, va = np.flatnonzero(folds != k), np.flatnonzero(folds == k)
         model = make_model(int(k))
-        held = fit_held_out(model, X, Y_k, tr, va, rho_k, stop_labels, stop_fraction, seed + int(k), X_test)
+        held = fit_held_out(model, X, Y_k, tr, va, rho_k, stop_labels, stop_fraction, seed + int(k), X_test, groups)
         if on_fold is not None:
             on_fold(int(k), model)
         del model

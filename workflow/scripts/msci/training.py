@@ -64,7 +64,7 @@ def train_model(model_type: str, params: dict[str, Any], feature_paths: Sequence
     with (MatrixWriter(out_test, code_names, uns={"code_space": spaces["test"], "layers": FOLD_LAYERS}) as test_out,
           fitted_folder(out_fitted) as fitted):
         result = cross_validate(make, X_train, splits, fold, X_test.to_numpy(), stop_labels=good,
-                                stop_fraction=stop_fraction, seed=seed,
+                                stop_fraction=stop_fraction, seed=seed, groups=data.batches,
                                 on_test=lambda k, pred: test_out.append_layer(fold_layer(k), pred),
                                 on_fold=(lambda k, m: m.save(str(fitted / fold_layer(k)))) if fitted else None)
         test_out.append(result.test, test_ids)
@@ -81,7 +81,8 @@ def train_model(model_type: str, params: dict[str, Any], feature_paths: Sequence
         log.info("%s: epoch chosen on %.0f %% of each fold's training cells; choosing it on the scored fold "
                  "would have reported %.4f (+%.4f)", model_type, 100 * stop_fraction,
                  over["cv_pearson_if_stopped_on_scored_fold"], over["early_stopping_overstatement"])
-    held = fit_day_out(make(n_folds), X_train, splits, folds, train_cells, stop_fraction, seed + n_folds)
+    held = fit_day_out(make(n_folds), X_train, splits, folds, train_cells, stop_fraction, seed + n_folds,
+                       data.batches)
     metrics["cv_pearson_day_out"] = held.score if held is not None else None
     if held is not None:
         metrics["day_out"] = {"day": str(train_cells["day"].to_numpy()[day_out][0]), **held.info}
@@ -131,6 +132,12 @@ class TrainingData:
         return self.cells.index[self.cells["split"] == "test"].to_numpy()
 
     @property
+    def batches(self) -> np.ndarray:
+        """Each training cell's batch, its donor × day (the groups of models that fit per batch)."""
+        cells = self.cells.loc[self.train_ids]
+        return (cells["donor"].astype(str) + "/" + cells["day"].astype(str)).to_numpy()
+
+    @property
     def train_cells(self) -> pd.DataFrame:
         """The training cells' annotations, with their good-validation label where there is one."""
         out = self.cells.loc[self.train_ids].copy()
@@ -165,7 +172,7 @@ def stop_labels(folds: pd.DataFrame) -> np.ndarray | None:
 
 
 def fit_day_out(model, X: np.ndarray, splits: SplitCodes, folds: pd.DataFrame, train_cells: pd.DataFrame,
-                stop_fraction: float, seed: int) -> HeldOut | None:
+                stop_fraction: float, seed: int, groups: np.ndarray | None = None) -> HeldOut | None:
     """The day-out model: trained on the earlier days' codes under the day-out codec (fit without the latest day),
     scored on the latest day's; ``None`` where no cell is day out (a single training day)."""
     day_out = folds["day_out"].to_numpy(bool)
@@ -175,7 +182,7 @@ def fit_day_out(model, X: np.ndarray, splits: SplitCodes, folds: pd.DataFrame, t
              (~day_out).sum(), day_out.sum(), train_cells["day"].to_numpy()[day_out][0])
     Y, rho = splits.codes(DAY_OUT)
     return fit_held_out(model, X, Y, np.flatnonzero(~day_out), np.flatnonzero(day_out), rho, stop_labels(folds),
-                        stop_fraction, seed)
+                        stop_fraction, seed, groups=groups)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,9 @@
 (``row_standardize``), then an RBF kernel ridge (length scale ``length_scale``) maps them to the targets. Exact up
 to ``max_exact`` training cells; beyond, a Nyström approximation of the kernel with ``n_components`` landmark cells
 and a ridge without intercept on it (the kernel ridge's own solution when every cell is a landmark), so memory
-stays bounded at the competition's 70,988 and 105,942 training cells.
+stays bounded at the competition's 70,988 and 105,942 training cells. ``n_bags`` > 0: Guanlab's bagging, each bag
+splitting the training batches (donor × day, the ``groups`` of ``fit``) at random into two halves, one model per
+half, the ``2 × n_bags`` models' predictions averaged (halves of the cells at random where there is one batch).
 
 ``knn``: the mean targets of each cell's ``n_neighbors`` nearest training cells (Euclidean, on standardised features).
 """
@@ -28,31 +30,49 @@ class KernelRidgeRegressor(SkopsSaved, RegressorMixin, BaseEstimator):
     """RBF kernel ridge on per-cell z-scored features; Nyström beyond ``max_exact`` training cells."""
 
     def __init__(self, alpha: float = 0.2, length_scale: float = 10.0, row_standardize: bool = True,
-                 max_exact: int = 10_000, n_components: int = 4000, random_state: int | None = 0) -> None:
+                 max_exact: int = 10_000, n_components: int = 4000, n_bags: int = 0,
+                 random_state: int | None = 0) -> None:
         self.alpha = alpha
         self.length_scale = length_scale
         self.row_standardize = row_standardize
         self.max_exact = max_exact
         self.n_components = n_components
+        self.n_bags = n_bags
         self.random_state = random_state
 
-    def _prepare(self):
-        return FunctionTransformer(row_standardize if self.row_standardize else None)
-
-    def fit(self, X: np.ndarray, y: np.ndarray) -> KernelRidgeRegressor:
+    def _model(self, n: int, seed: int | None):
+        """An unfitted pipeline for ``n`` training cells: exact up to ``max_exact``, Nyström beyond."""
         gamma = 1.0 / (2.0 * self.length_scale ** 2)
-        X = np.asarray(X, np.float32)
-        if len(X) <= self.max_exact:
-            self.model_ = make_pipeline(self._prepare(), KernelRidge(alpha=self.alpha, kernel="rbf", gamma=gamma))
-        else:
-            nystroem = Nystroem(kernel="rbf", gamma=gamma, n_components=min(self.n_components, len(X)),
-                                random_state=self.random_state)
-            self.model_ = make_pipeline(self._prepare(), nystroem, Ridge(alpha=self.alpha, fit_intercept=False))
-        self.model_.fit(X, np.asarray(y, np.float32))
+        prepare = FunctionTransformer(row_standardize if self.row_standardize else None)
+        if n <= self.max_exact:
+            return make_pipeline(prepare, KernelRidge(alpha=self.alpha, kernel="rbf", gamma=gamma))
+        nystroem = Nystroem(kernel="rbf", gamma=gamma, n_components=min(self.n_components, n), random_state=seed)
+        return make_pipeline(prepare, nystroem, Ridge(alpha=self.alpha, fit_intercept=False))
+
+    def halves(self, groups: np.ndarray | None, n: int) -> list[np.ndarray]:
+        """The bags' training rows: per bag, the cells of a random half of the batches and of the other half."""
+        rng = np.random.default_rng(self.random_state)
+        labels = np.unique(groups, return_inverse=True)[1] if groups is not None else np.zeros(n, int)
+        n_groups = labels.max() + 1
+        out = []
+        for _ in range(self.n_bags):
+            side = (rng.permutation(n_groups) < n_groups // 2)[labels] if n_groups > 1 else rng.random(n) < 0.5
+            out += [np.flatnonzero(side), np.flatnonzero(~side)]
+        return [rows for rows in out if len(rows)]
+
+    def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None) -> KernelRidgeRegressor:
+        X, y = np.asarray(X, np.float32), np.asarray(y, np.float32)
+        if self.n_bags < 1:
+            self.models_ = [self._model(len(X), self.random_state).fit(X, y)]
+            return self
+        self.models_ = [self._model(len(rows), None if self.random_state is None else self.random_state + i)
+                        .fit(X[rows], y[rows]) for i, rows in enumerate(self.halves(groups, len(X)))]
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        return np.asarray(self.model_.predict(np.asarray(X, np.float32)), np.float32)
+        X = np.asarray(X, np.float32)
+        pred = sum(np.asarray(m.predict(X), np.float64) for m in self.models_) / len(self.models_)
+        return np.asarray(pred, np.float32)
 
 
 class KNNRegressor(SkopsSaved, RegressorMixin, BaseEstimator):
