@@ -88,14 +88,32 @@ def test_a_saved_model_loads_and_predicts_the_same(model_type, tmp_path):
     np.testing.assert_allclose(again.predict(X[64:]), model.predict(X[64:]), atol=1e-5)
 
 
-def test_kernel_ridge_beyond_max_exact_is_nystroem_and_with_every_cell_as_landmark_equals_the_exact_one():
+def test_kernel_ridge_beyond_max_exact_is_nystroem_and_with_every_cell_as_landmark_equals_the_exact_one(tmp_path):
     rng = np.random.default_rng(3)
     X = rng.normal(size=(90, 8)).astype(np.float32)
     Y = np.sin(X[:, :3]).astype(np.float32)
     exact = make_model("krr", {"length_scale": 3.0}).fit(X[:60], Y[:60])
     approx = make_model("krr", {"length_scale": 3.0, "max_exact": 30, "n_components": 60}).fit(X[:60], Y[:60])
-    assert type(exact.models_[0][-1]).__name__ == "KernelRidge" and type(approx.models_[0][-1]).__name__ == "Ridge"
+    assert type(exact.models_[0][-1]).__name__ == "KernelRidge"
+    assert type(approx.models_[0][-1]).__name__ == "NystroemRidge"
     np.testing.assert_allclose(approx.predict(X[60:]), exact.predict(X[60:]), atol=1e-3)
+    approx.save(str(tmp_path / "nystroem"))
+    again = REGISTRY["krr"].load(str(tmp_path / "nystroem"), approx.get_params())
+    np.testing.assert_array_equal(again.predict(X[60:]), approx.predict(X[60:]))
+
+
+def test_nystroem_ridge_summed_over_row_blocks_equals_a_ridge_on_the_whole_map():
+    from sklearn.kernel_approximation import Nystroem
+    from sklearn.linear_model import Ridge
+
+    from msci.models.kernel import NystroemRidge
+
+    rng = np.random.default_rng(8)
+    X, Y = rng.normal(size=(50, 4)), rng.normal(size=(50, 3))
+    nystroem = Nystroem(gamma=0.1, n_components=20, random_state=0)
+    blocked = NystroemRidge(nystroem, alpha=0.5, block_rows=7).fit(X, Y)
+    whole = Ridge(alpha=0.5, fit_intercept=False).fit(nystroem.fit(X).transform(X), Y)
+    np.testing.assert_allclose(blocked.predict(X), whole.predict(nystroem.transform(X)), atol=1e-4)
 
 
 def test_knn_with_every_training_cell_as_neighbour_predicts_their_mean():
