@@ -1,0 +1,160 @@
+"""What each model costs at the competition's size, and the default run's model fits estimated from it.
+
+Per task and model (the defaults of config.yaml, and krr and knn), one fold's fit at the competition's cell
+counts (CITE 70,988 training cells, Multiome 105,942; the fold holds out one of ``folds.n_splits``), on random
+low-rank features as wide as the model's feature families are at full size, predicting the targets' width (CITE
+140 proteins, Multiome the 129 codes), then the prediction of the held-out fold and of every test cell.
+Each case runs in its own process, so its peak RSS (VmHWM) is its own: data, model and prediction.
+
+Iterative models are timed on a short fit (neural networks: one epoch of one network; XGBoost: a few rounds)
+and scaled to their configured maximum (epochs × networks, rounds): early stopping only shortens it, so the
+estimates are upper bounds. A model's run is ``n_splits`` fold fits plus the day-out fit.
+
+Run: ``.venv/bin/python bench/model_cost.py`` (``make bench``; about 15 minutes on 2 cores);
+``--scale 0.1`` for a tenth of the cells.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "workflow" / "scripts"))
+sys.path.insert(0, str(REPO / "bench"))
+
+from record import fmt, footer, save, table  # noqa: E402
+from scale import _rss_mb  # noqa: E402
+
+# Training and test cells, target columns (Multiome: its codes, targets.n_components + 1) at the competition's size.
+TASKS = {"cite": (70_988, 48_663, 140), "multi": (105_942, 55_935, 129)}
+# Columns of each feature family at the competition's size (genes: the proteins' matched genes).
+WIDTHS = {"svd": 64, "lsi": 50, "svd_chrom": 1_100, "genes": 140, "qc": 4, "ivis": 64, "cell_type": 7}
+SHORT = {"mlp": {"epochs": 1, "n_bags": 1}, "resnet": {"epochs": 1, "n_bags": 1},
+         "cnn1d": {"epochs": 1, "n_bags": 1}, "xgboost": {"n_estimators": 10}}
+EXTRA = ("krr", "knn")  # measured beside the defaults (optional_models.yaml)
+
+
+def cases() -> list[dict]:
+    """Every (model, task) of the default run, and the extra models', with resolved params and feature width."""
+    from msci.models.registry import REGISTRY
+
+    models = yaml.safe_load((REPO / "config.yaml").read_text())["models"]
+    optional = yaml.safe_load((REPO / "optional_models.yaml").read_text())["models"]
+    models.update({n: optional[n] for n in EXTRA})
+    out = []
+    for name, entry in models.items():
+        for m in entry["modalities"]:
+            feats = entry["features"][m] if isinstance(entry["features"], dict) else entry["features"]
+            params = {**REGISTRY[entry["type"]]().get_params(), **(entry.get("params") or {}),
+                      **((entry.get("modality_params") or {}).get(m) or {})}
+            out.append({"model": name, "type": entry["type"], "task": m, "params": params,
+                        "width": sum(WIDTHS[f] for f in feats), "default": name not in EXTRA})
+    return out
+
+
+def runs_per_model() -> int:
+    """Fits per model in a run: one per fold and the day-out one."""
+    from snakemake.utils import validate
+
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
+    return config["folds"]["n_splits"] + int(config["folds"]["day_out"])
+
+
+def data(n: int, width: int, targets: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Features and targets sharing a low-rank cell state, so the models have something to fit."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(n, 8)).astype(np.float32)
+    X = z @ rng.normal(size=(8, width)).astype(np.float32) + rng.normal(size=(n, width)).astype(np.float32)
+    Y = z @ rng.normal(size=(8, targets)).astype(np.float32) + 0.5 * rng.normal(size=(n, targets)).astype(np.float32)
+    return X, Y
+
+
+def one(case: dict, scale: float, n_splits: int) -> dict:
+    """One fold's fit and predictions for ``case`` (in this process), with its time and peak RSS."""
+    from msci.cv import fit_held_out
+    from msci.models.registry import make_model
+
+    cells, test_cells, targets = TASKS[case["task"]]
+    n_train, n_test = max(int(cells * scale), 50), max(int(test_cells * scale), 50)
+    X, Y = data(n_train + n_test, case["width"], targets)
+    valid = np.arange(n_train) % n_splits == 0
+    params = {**case["params"], **SHORT.get(case["type"], {}), "n_jobs": None}
+    model = make_model(case["type"], {k: v for k, v in params.items() if k in case["params"]}, seed=0, threads=None)
+    t0 = time.perf_counter()
+    held = fit_held_out(model, X[:n_train], Y[:n_train], np.flatnonzero(~valid), np.flatnonzero(valid),
+                        X_test=X[n_train:], groups=np.arange(n_train) % 8)
+    total = time.perf_counter() - t0
+    info = getattr(model, "fit_info_", {})
+    run = info.get("epochs_run") or info.get("epochs") or 1  # epochs or boosting rounds run
+    return {"n_fit": int(held.info.get("n_fit", (~valid).sum())), "n_predicted": int(valid.sum() + n_test),
+            "width": case["width"], "targets": targets, "seconds": total, "units_run": int(run),
+            "peak_rss_mb": _rss_mb(), "pearson": held.score}
+
+
+def estimate(case: dict, measured: dict, fits: int) -> float:
+    """Seconds for the model's whole run: its fits, iterative ones scaled to their configured maximum."""
+    p = case["params"]
+    full_units = {"mlp": p.get("epochs", 1) * p.get("n_bags", 1), "resnet": p.get("epochs", 1) * p.get("n_bags", 1),
+                  "cnn1d": p.get("epochs", 1) * p.get("n_bags", 1), "xgboost": p.get("n_estimators", 1)}
+    scale = full_units.get(case["type"], measured["units_run"]) / measured["units_run"]
+    return measured["seconds"] * scale * fits
+
+
+def measure(case: dict, scale: float, n_splits: int) -> dict:
+    cmd = [sys.executable, __file__, "--one", json.dumps(case), "--scale", str(scale), "--n-splits", str(n_splits)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def render(doc: dict, part: str | None = None) -> str:
+    """Per model and task: one fold's fit, its peak RSS and the whole run's estimate; the default run's total."""
+    res = doc["results"]
+    rows = [[c["model"] + ("" if c["default"] else " (not default)"), c["task"], f"{c['n_fit']:,} × {c['width']}",
+             fmt(c["seconds"]), f"{c['peak_rss_mb'] / 1024:.2f}", f"{c['estimate_s'] / 3600:.2f}"]
+            for c in res["cases"]]
+    head = ["model", "task", "fit cells × features", "one fold (s)", "peak RSS (GB)", "whole run (h, at most)"]
+    total = res["default_total_h"]
+    note = (f"default run's model fits at most {total:.1f} h ({res['fits']} fits per model); "
+            f"scale {res['scale']}")
+    return table(head, rows) + "\n\n" + footer(doc, note)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scale", type=float, default=1.0, help="share of the competition's cell counts")
+    ap.add_argument("--only", nargs="*", default=None, help="models to measure (default: all)")
+    ap.add_argument("--one", help=argparse.SUPPRESS)
+    ap.add_argument("--n-splits", type=int, default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.one:
+        print(json.dumps(one(json.loads(args.one), args.scale, args.n_splits)))
+        return
+    fits = runs_per_model()
+    n_splits = fits - 1
+    results = []
+    for case in cases():
+        if args.only and case["model"] not in args.only:
+            continue
+        got = {**case, **measure(case, args.scale, n_splits)}
+        got["estimate_s"] = estimate(case, got, fits)
+        results.append(got)
+        key = f"{case['model']}_{case['task']}"
+        print(f"{key}_fold_seconds: {got['seconds']:.1f}", flush=True)
+        print(f"{key}_peak_rss_mb: {got['peak_rss_mb']:.0f}", flush=True)
+        print(f"{key}_run_hours_at_most: {got['estimate_s'] / 3600:.2f}", flush=True)
+    total = sum(c["estimate_s"] for c in results if c["default"]) / 3600
+    print(f"default_model_fits_hours_at_most: {total:.2f}")
+    save("model_cost", {"cases": results, "fits": fits, "scale": args.scale, "default_total_h": total}, vars(args))
+
+
+if __name__ == "__main__":
+    main()
