@@ -132,10 +132,13 @@ class TrainingData:
         return self.cells.index[self.cells["split"] == "test"].to_numpy()
 
     @property
-    def batches(self) -> np.ndarray:
-        """Each training cell's batch, its donor × day (the groups of models that fit per batch)."""
-        cells = self.cells.loc[self.train_ids]
-        return (cells["donor"].astype(str) + "/" + cells["day"].astype(str)).to_numpy()
+    def batches(self) -> np.ndarray | None:
+        """Each training cell's batch, its donor × day where the cells have them (the groups of models that fit
+        per batch); ``None`` where they have neither."""
+        columns = [self.cells.loc[self.train_ids, c].astype(str) for c in ("donor", "day") if c in self.cells]
+        if not columns:
+            return None
+        return (columns[0] + "/" + columns[-1] if len(columns) > 1 else columns[0]).to_numpy()
 
     @property
     def train_cells(self) -> pd.DataFrame:
