@@ -228,10 +228,30 @@ def table(results: dict[str, dict], modality: str, defaults: list[str]) -> list[
     return lines
 
 
+def goal_table(doc: dict) -> str:
+    """Per set and task: the private score of the blend, of the blend with krr and knn, and of the best of the
+    field's simple methods, with the lead asked for (issue 25's goal)."""
+    rows = []
+    for name, r in doc["results"]["sets"].items():
+        for m in TASKS:
+            g, private = goal(r, m), r[m]["private"]
+            simple = goal(r, m, "blend_simple") if "blend_simple" in private else None
+            rows.append(f"| {name} | {m} | {private[g['best_simple']]:.4f} ({g['best_simple']}) | "
+                        f"{private['blend']:.4f} ({g['lead']:+.4f}) | "
+                        + (f"{private['blend_simple']:.4f} ({simple['lead']:+.4f})" if simple else "–")
+                        + f" | +{g['margin']} |")
+    head = ("| set | task | best of ridge/knn/krr | default blend (lead) | blend + krr + knn (lead) | lead asked |\n"
+            "| --- | --- | --- | --- | --- | --- |")
+    return head + "\n" + "\n".join(rows) + "\n\n" + footer(doc, "private-day score (real data: the test cells)")
+
+
 def render(doc: dict, part: str | None = None) -> str:
-    """One task's table (``part``: cite or multi): CV / private of every model on every set."""
+    """One task's table (``part``: cite or multi): CV / private of every model on every set; ``goal``: the
+    blends' lead over the field's simple methods."""
+    if part == "goal":
+        return goal_table(doc)
     if part not in TASKS:
-        raise ValueError(f"model_table renders one task: {' or '.join(TASKS)}, not {part!r}")
+        raise ValueError(f"model_table renders one task ({' or '.join(TASKS)}) or the goal, not {part!r}")
     res = doc["results"]
     lines = table(res["sets"], part, res["defaults"])
     for blend in ("blend", "blend_simple"):

@@ -354,6 +354,7 @@ def ivis_source(wc):
 FITTED_FAMILIES = {
     "svd": "features/svd.fitted.skops",
     "lsi": "features/lsi.fitted.skops",
+    "bm25": "features/bm25.fitted.skops",
     "svd_chrom": "features/svd_chrom.fitted.skops",
     "genes": "features/genes.matches.json",
     "qc": None,

@@ -54,6 +54,33 @@ rule features_lsi:
         "../scripts/features_lsi.py"
 
 
+rule features_bm25:
+    input:
+        inputs=rules.ingest.output.inputs,
+        cells=rules.ingest.output.cells,
+    output:
+        table="results/{modality}/features/bm25.parquet",
+        fitted="results/{modality}/features/bm25.fitted.skops",
+        metrics="results/{modality}/features/bm25.metrics.json",
+    log:
+        "logs/features_bm25/{modality}.log",
+    benchmark:
+        "benchmarks/features_bm25/{modality}.tsv"
+    conda:
+        "../../envs/msci.yaml"
+    threads: 2
+    resources:
+        mem_mb=lambda wc, attempt: 8000 * attempt,
+        runtime=240,
+    params:
+        bm25=sorted_dict(config["features"]["bm25"]),
+        fit_on=config["features"]["fit_on"],
+        seed=config["seed"],
+        code=code_hash("features_bm25.py"),
+    script:
+        "../scripts/features_bm25.py"
+
+
 rule features_cell_type:
     input:
         cell_type=rules.cell_type.output.table,

@@ -36,8 +36,9 @@ class RowSubset:
 
 
 def chunk_source(X, chunk_rows: int) -> tuple[Chunks, int, int]:
-    """A re-iterable of row chunks for an array, a sparse matrix, a :class:`MatrixFile` or a :class:`RowSubset`."""
-    if isinstance(X, MatrixFile | RowSubset):
+    """A re-iterable of row chunks for an array, a sparse matrix, or anything with ``iter_chunks`` and ``shape`` (a
+    :class:`MatrixFile`, a :class:`RowSubset`, weighted rows)."""
+    if hasattr(X, "iter_chunks"):
         return (lambda: (b for _, _, b in X.iter_chunks(chunk_rows))), X.shape[0], X.shape[1]
     if not sp.issparse(X):
         X = np.asarray(X)

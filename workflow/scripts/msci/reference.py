@@ -56,6 +56,7 @@ def family(name: str, spec: dict[str, Any], root: Path, input_names: np.ndarray)
     loaders = {
         "svd": lambda: SvdFamily(root / spec["fitted"]),
         "lsi": lambda: LsiFamily(root / spec["fitted"]),
+        "bm25": lambda: LsiFamily(root / spec["fitted"], prefix="bm25"),
         "svd_chrom": lambda: SvdChromFamily(root / spec["fitted"]),
         "genes": lambda: GenesFamily(root / spec["fitted"], input_names),
         "qc": lambda: QcFamily(input_names),
