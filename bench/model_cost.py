@@ -40,6 +40,7 @@ WIDTHS = {"svd": 64, "lsi": 50, "svd_chrom": 1_100, "genes": 140, "qc": 4, "ivis
 SHORT = {"mlp": {"epochs": 1, "n_bags": 1}, "resnet": {"epochs": 1, "n_bags": 1},
          "cnn1d": {"epochs": 1, "n_bags": 1}, "xgboost": {"n_estimators": 10}}
 EXTRA = ("krr", "knn")  # measured beside the defaults (optional_models.yaml)
+THREADS = 2  # rule train_model's threads
 
 
 def cases() -> list[dict]:
@@ -88,25 +89,44 @@ def one(case: dict, scale: float, n_splits: int) -> dict:
     X, Y = data(n_train + n_test, case["width"], targets)
     valid = np.arange(n_train) % n_splits == 0
     params = {**case["params"], **SHORT.get(case["type"], {}), "n_jobs": None}
-    model = make_model(case["type"], {k: v for k, v in params.items() if k in case["params"]}, seed=0, threads=None)
+    model = make_model(case["type"], {k: v for k, v in params.items() if k in case["params"]}, seed=0, threads=THREADS)
     t0 = time.perf_counter()
     held = fit_held_out(model, X[:n_train], Y[:n_train], np.flatnonzero(~valid), np.flatnonzero(valid),
                         X_test=X[n_train:], groups=np.arange(n_train) % 8)
     total = time.perf_counter() - t0
-    info = getattr(model, "fit_info_", {})
-    run = info.get("epochs_run") or info.get("epochs") or 1  # epochs or boosting rounds run
+    units, per_unit = iterations(model)
     return {"n_fit": int(held.info.get("n_fit", (~valid).sum())), "n_predicted": int(valid.sum() + n_test),
-            "width": case["width"], "targets": targets, "seconds": total, "units_run": int(run),
-            "peak_rss_mb": _rss_mb(), "pearson": held.score}
+            "width": case["width"], "targets": targets, "seconds": total, "units_run": units,
+            "seconds_per_unit": per_unit, "peak_rss_mb": _rss_mb(), "pearson": held.score}
+
+
+def iterations(model) -> tuple[int, float]:
+    """Epochs or boosting rounds the short fit ran, and seconds per one (0 for a model fit in one go)."""
+    info = getattr(model, "fit_info_", {})
+    if "seconds_per_epoch" in info:  # neural networks
+        return int(info["epochs_run"]), float(info["seconds_per_epoch"])
+    if hasattr(model, "model_") and hasattr(model.model_, "get_booster"):  # XGBoost
+        rounds = model.model_.get_booster().num_boosted_rounds()
+        return int(rounds), float(info["train_seconds"]) / rounds
+    return 1, 0.0
+
+
+def full_units(case: dict) -> int:
+    """Epochs × networks, or boosting rounds, at the configured maximum (1 for a model fit in one go)."""
+    p = case["params"]
+    if "n_estimators" in p:
+        return int(p["n_estimators"])
+    if "epochs" in p:
+        return int(p["epochs"]) * int(p.get("n_bags", 1))
+    return 1
 
 
 def estimate(case: dict, measured: dict, fits: int) -> float:
-    """Seconds for the model's whole run: its fits, iterative ones scaled to their configured maximum."""
-    p = case["params"]
-    full_units = {"mlp": p.get("epochs", 1) * p.get("n_bags", 1), "resnet": p.get("epochs", 1) * p.get("n_bags", 1),
-                  "cnn1d": p.get("epochs", 1) * p.get("n_bags", 1), "xgboost": p.get("n_estimators", 1)}
-    scale = full_units.get(case["type"], measured["units_run"]) / measured["units_run"]
-    return measured["seconds"] * scale * fits
+    """Seconds for the model's whole run: its fits, each the short fit's fixed part (scaling, predicting) plus its
+    iterations scaled to the configured maximum."""
+    iterating = measured["seconds_per_unit"] * measured["units_run"]
+    per_fit = measured["seconds"] - iterating + measured["seconds_per_unit"] * full_units(case)
+    return per_fit * fits
 
 
 def measure(case: dict, scale: float, n_splits: int) -> dict:

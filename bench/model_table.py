@@ -40,7 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow" / "scripts"))
 sys.path.insert(0, str(REPO / "bench"))
 
-from record import footer, save  # noqa: E402
+from record import footer, save, table  # noqa: E402
 
 TASKS = ("cite", "multi")
 LABELS = {"mean_baseline": "training mean profile", "best_single_holdout": "best single model, held-out halves",
@@ -210,7 +210,7 @@ def goal(r: dict, modality: str, blend: str = "blend") -> dict[str, float]:
     return {"best_simple": best, "lead": private[blend] - private[best], "margin": MARGIN[modality]}
 
 
-def table(results: dict[str, dict], modality: str, defaults: list[str]) -> list[str]:
+def model_rows(results: dict[str, dict], modality: str, defaults: list[str]) -> list[str]:
     """Rows CV / private per model and set: the baseline and ridge first, the blend and its comparison last."""
     names = sorted({n for r in results.values() for n in r[modality]["cv"]})
     special = ("mean_baseline", "ridge", "best_single_holdout", "blend", "blend_simple")
@@ -229,6 +229,42 @@ def table(results: dict[str, dict], modality: str, defaults: list[str]) -> list[
         tag = "" if n in defaults or n in special else " (not blended)"
         lines.append(f"| {LABELS.get(n, n)}{tag} | " + " | ".join(cells) + " |")
     return lines
+
+
+# Ideas tried beside the defaults: the row's model or blend → (the idea, what it is compared with).
+IDEAS = {
+    "krr": ("the field's kernel ridge (Guanlab) as a model", "ridge"),
+    "knn": ("the field's KNN regression as a model", "ridge"),
+    "krr_bagged": ("Guanlab's bagging: kernel ridges on halves of the donor × day batches", "krr"),
+    "mlp_one_seed": ("seeds: one network instead of three (a third of the cost)", "mlp"),
+    "resnet_one_seed": ("seeds: one network instead of three (a third of the cost)", "resnet"),
+    "mlp_bm25": ("BM25 instead of TF-IDF before the LSI (3rd place)", "mlp"),
+    "ridge_bm25": ("BM25 instead of TF-IDF before the LSI (3rd place)", "ridge_lsi"),
+    "blend_simple": ("krr and knn in the blend", "blend"),
+}
+
+
+def idea_rows(doc: dict) -> list[list[str]]:
+    """Per idea and task: its private lead over what it is compared with, per simulated set and on the real data."""
+    sets = doc["results"]["sets"]
+    rows = []
+    for name, (idea, base) in IDEAS.items():
+        for m in TASKS:
+            leads = {s: r[m]["private"][name] - r[m]["private"][base] for s, r in sets.items()
+                     if name in r[m]["private"] and base in r[m]["private"]}
+            if not leads:
+                continue
+            simulated = [v for s, v in leads.items() if s != "real data"]
+            real = leads.get("real data")
+            better = sum(v > 0 for v in simulated)
+            rows.append([idea, f"{name} vs {base}", m, " ".join(f"{v:+.4f}" for v in simulated),
+                         "–" if real is None else f"{real:+.4f}", f"{better} of {len(simulated)}"])
+    return rows
+
+
+def idea_table(doc: dict) -> str:
+    head = ["idea", "row", "task", "private lead, simulated sets", "test lead, real data", "better on"]
+    return table(head, idea_rows(doc)) + "\n\n" + footer(doc, "private-day score of the row minus its comparison's")
 
 
 def goal_table(doc: dict) -> str:
@@ -253,10 +289,12 @@ def render(doc: dict, part: str | None = None) -> str:
     blends' lead over the field's simple methods."""
     if part == "goal":
         return goal_table(doc)
+    if part == "ideas":
+        return idea_table(doc)
     if part not in TASKS:
         raise ValueError(f"model_table renders one task ({' or '.join(TASKS)}) or the goal, not {part!r}")
     res = doc["results"]
-    lines = table(res["sets"], part, res["defaults"])
+    lines = model_rows(res["sets"], part, res["defaults"])
     for blend in ("blend", "blend_simple"):
         leads = [goal(r, part, blend) for r in res["sets"].values() if blend in r[part]["private"]]
         if leads:
@@ -300,7 +338,7 @@ def main() -> None:
     defaults = sorted(default_models())
     for m in TASKS:
         print(f"\n{m}: CV / private (private: hidden private-day targets; real data: the test cells)\n")
-        print("\n".join(table(results, m, defaults)))
+        print("\n".join(model_rows(results, m, defaults)))
     (Path(args.workdir) / "results.json").write_text(json.dumps(results, indent=1))
     save("model_table", {"defaults": defaults, "sets": results}, vars(args))
 
