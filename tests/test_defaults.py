@@ -58,7 +58,8 @@ DEFAULTS: dict[str, dict[str, str]] = {
 EXEMPT: dict[str, set[str]] = {
     "msci.features.svd.svd_features": {"prefix", "fit_mask", "out_fitted"},
     "msci.features.svd_chrom.svd_chrom_features": {"fit_mask", "out_fitted"},
-    "msci.features.lsi.lsi_features": {"metrics_path", "fit_mask", "out_fitted"},
+    # bm25 and prefix: what the bm25 family's wrapper sets (its k1 and b come from features.bm25)
+    "msci.features.lsi.lsi_features": {"metrics_path", "fit_mask", "out_fitted", "bm25", "prefix"},
     "msci.features.ivis.ivis_features": {"fit_mask", "out_fitted"},
     "msci.features.ivis.fit_ivis": {"model", "fit_mask"},
     "msci.features.genes.genes_features": {"chunk_rows"},
