@@ -30,6 +30,8 @@ MISTAKES = [
     ({"models": {"ridge": {"features": ["svd", "pca"]}}},
      "models.ridge.features: unknown feature family pca; valid: svd, svd_chrom"),
     ({"ensemble": {"models": ["ridge", "nope"]}}, "ensemble.models names unknown model(s) nope; configured: mlp"),
+    ({"ensemble": {"fit_on": "day_out"}, "folds": {"day_out": False}},
+     "ensemble.fit_on is day_out, but folds.day_out is false"),
     ({"ensemble": {"method": "fixed"}}, "ensemble.method fixed needs a positive weight in ensemble.weights for a "),
     ({"ensemble": {"method": "fixed", "weights": {"xgboost": 1}}}, "for a multi model (blended: mlp, ridge)"),
     ({"ensemble": {"method": "fixed", "weights": {"rigde": 1}}}, "ensemble.weights names unknown model(s) rigde"),

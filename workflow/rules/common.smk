@@ -85,6 +85,8 @@ def check_config():
     for m in MODALITIES:
         per_modality(config["features"]["ivis"]["input"], "features.ivis.input", m)
     check_tune(accepted)
+    if config["ensemble"]["fit_on"] == "day_out" and not config["folds"]["day_out"]:
+        raise ValueError("config: ensemble.fit_on is day_out, but folds.day_out is false: no model predicts a held-out day")
     for key in ("models", "weights"):
         unknown = sorted(set(config["ensemble"][key]) - set(config["models"]))
         if unknown:

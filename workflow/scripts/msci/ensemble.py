@@ -285,23 +285,51 @@ def holdout_scores(fit: FitCells, search: WeightSearch, settings: BlendSettings,
     }
 
 
-def day_out_scores(paths: Mapping[str, str], models: Models, folds: pd.DataFrame, fit: FitCells,
-                   search: WeightSearch, settings: BlendSettings, chunk_rows: int) -> dict:
-    """Day-out Pearson of each model and of their blend, weights fit on the fit cells of the other days.
+def day_out_rows(folds: pd.DataFrame) -> np.ndarray:
+    """Positions of the day-out cells (the latest training day) among the training cells."""
+    return np.flatnonzero(folds["day_out"].to_numpy(bool)) if "day_out" in folds else np.zeros(0, int)
 
-    With no fit cell outside the day-out day, the blend weighs the models equally (and says so).
-    """
-    out = {"blend": None, "weights": None, "models": {}}
-    rows = np.flatnonzero(folds["day_out"].to_numpy(bool)) if "day_out" in folds else np.zeros(0, int)
-    if not paths or not len(rows):
-        return out
-    names, targets = models.names, models.targets
-    files = [MatrixFile(paths[n]) for n in names]
+
+def open_day_out(paths: Mapping[str, str], models: Models, rows: np.ndarray) -> list[MatrixFile]:
+    """Each model's day-out predictions, refused where their cells or targets are not the day-out cells'."""
+    targets = models.targets
+    files = [MatrixFile(paths[n]) for n in models.names]
     for f in files:
         if list(f.obs_names) != list(targets.obs_names[rows]) or list(f.var_names) != list(targets.var_names):
             raise ValueError(f"{f.path}: cells or targets differ from the day-out cells of {targets.path}")
+    return files
+
+
+def day_out_fit_cells(paths: Mapping[str, str], models: Models, folds: pd.DataFrame, how: str,
+                      chunk_rows: int) -> FitCells | None:
+    """The day-out cells as the weights' fit cells: each model's predictions by its model trained without that
+    day, against the day-out codes (``fit_on: day_out``); ``None`` where no cell is day out."""
+    rows = day_out_rows(folds)
+    if not paths or not len(rows):
+        return None
+    preds = [_Standardized(f, how, chunk_rows).block(0, len(rows)) for f in open_day_out(paths, models, rows)]
+    y = np.asarray(models.day_out_targets.read_rows(rows, chunk_rows), dtype=np.float32)
+    return FitCells(rows, y, preds, models.day_out_rho[rows], folds["fold"].to_numpy()[rows])
+
+
+def day_out_scores(paths: Mapping[str, str], models: Models, folds: pd.DataFrame, fit: FitCells,
+                   search: WeightSearch, settings: BlendSettings, chunk_rows: int, fit_on: str) -> dict:
+    """Day-out Pearson of each model and of their blend, weights fit on the fit cells of the other days.
+
+    With no fit cell outside the day-out day, the blend weighs the models equally (and says so); with weights fit on
+    the day-out cells themselves (``fit_on: day_out``) the blend has no day-out score of its own (its held-out-half
+    score is one).
+    """
+    out = {"blend": None, "weights": None, "models": {}}
+    rows = day_out_rows(folds)
+    if not paths or not len(rows):
+        return out
+    names = models.names
+    files = open_day_out(paths, models, rows)
     other = ~folds["day_out"].to_numpy(bool)[fit.rows]
-    if other.any():
+    if fit_on == "day_out":
+        w, out["weights"] = None, "none: the blend's weights are fit on the day-out cells (see cv_pearson_holdout)"
+    elif other.any():
         w, out["weights"] = search(fit, other, settings.seed), "fit on the fit cells of the other days"
     else:
         w, out["weights"] = np.full(len(names), 1.0 / len(names)), "equal: no fit cell outside the day-out day"
@@ -311,11 +339,12 @@ def day_out_scores(paths: Mapping[str, str], models: Models, folds: pd.DataFrame
         stop = min(start + chunk_rows, len(rows))
         y = np.asarray(models.day_out_targets.read_rows(rows[start:stop], chunk_rows), dtype=np.float32)
         blocks = [p.block(start, stop) for p in preds]
-        r_blend[start:stop] = row_pearson(y, blend(blocks, w))
+        if w is not None:
+            r_blend[start:stop] = row_pearson(y, blend(blocks, w))
         for i, b in enumerate(blocks):
             r_single[i, start:stop] = row_pearson(y, b)
     rho = models.day_out_rho[rows]
-    out["blend"] = float((r_blend * rho).mean())
+    out["blend"] = float((r_blend * rho).mean()) if w is not None else None
     out["models"] = {nm: float((r_single[i] * rho).mean()) for i, nm in enumerate(names)}
     return out
 
@@ -384,6 +413,19 @@ def fit_cell_mask(cells: pd.DataFrame, fit_on: str) -> tuple[np.ndarray, str]:
     return mask, fit_on
 
 
+def weight_fit_cells(files: BlendFiles, models: Models, folds: pd.DataFrame, cells: pd.DataFrame,
+                     oofs: list[_Standardized], settings: BlendSettings, chunk_rows: int) -> tuple[FitCells, str]:
+    """The cells whose score the weights maximise, and what they are: OOF cells (good validation or all), or the
+    day-out cells as predicted by the models trained without their day (good validation where there is none)."""
+    if settings.fit_on == "day_out":
+        fit = day_out_fit_cells(files.day_out, models, folds, settings.standardize, chunk_rows)
+        if fit is not None:
+            return fit, "day_out"
+        log.warning("no day-out cells (a single training day): weights are fit on the good-validation OOF cells")
+    fit_mask, fit_on = fit_cell_mask(cells, "all" if settings.fit_on == "all" else "good_validation")
+    return fit_cells(models, oofs, folds, fit_mask, chunk_rows), fit_on
+
+
 def ensemble_models(files: BlendFiles, out: BlendOutputs, settings: BlendSettings, chunk_rows: int = 4096) -> dict:
     """Blend the named models of one modality and write the blend, its weights and its metrics.
 
@@ -395,14 +437,13 @@ def ensemble_models(files: BlendFiles, out: BlendOutputs, settings: BlendSetting
     # Blocks of about 16 M values: 4,096 rows of codes, ~700 rows of 23,418 exact genes.
     chunk_rows = max(16, min(chunk_rows, (1 << 24) // max(1, models.targets.shape[1])))
     folds, cells = training_cells(files, models)
-    fit_mask, fit_on = fit_cell_mask(cells, settings.fit_on)
     oofs = [_Standardized(f, settings.standardize, chunk_rows) for f in models.oof]
-    fit = fit_cells(models, oofs, folds, fit_mask, chunk_rows)
-    log.info("weight search on %d of %d OOF cells (%s), %d models", len(fit.rows), len(cells), fit_on,
+    fit, fit_on = weight_fit_cells(files, models, folds, cells, oofs, settings, chunk_rows)
+    log.info("weight search on %d of %d training cells (%s), %d models", len(fit.rows), len(cells), fit_on,
              len(models.names))
     w = search(fit, np.ones(len(fit.rows), bool), settings.seed)
     holdout = holdout_scores(fit, search, settings, models.names)
-    day_out = day_out_scores(files.day_out, models, folds, fit, search, settings, chunk_rows)
+    day_out = day_out_scores(files.day_out, models, folds, fit, search, settings, chunk_rows, fit_on)
     per_cell = write_oof_blend(models, oofs, w, out.oof, chunk_rows)
     write_test_blend(models, w, settings.standardize, out.test, chunk_rows)
     metrics = {**holdout, "cv_pearson_day_out": day_out["blend"], "day_out_weights": day_out["weights"],
