@@ -148,9 +148,16 @@ def mean_baseline_private(workdir: Path, modality: str) -> float:
     return float(row_pearson(y, np.broadcast_to(mean, y.shape)).mean())
 
 
+def measured(modality: str) -> set[str]:
+    """The models this bench trains for ``modality`` (a workdir may keep others from an earlier version)."""
+    models = {**default_models(), **extra_models()}
+    return {n for n, e in models.items() if modality in e["modalities"]}
+
+
 def cv_scores(workdir: Path, modality: str) -> dict[str, float]:
     r = workdir / "results" / modality
-    out = {p.parent.name: json.loads(p.read_text())["cv_pearson"] for p in sorted(r.glob("models/*/metrics.json"))}
+    out = {p.parent.name: json.loads(p.read_text())["cv_pearson"] for p in sorted(r.glob("models/*/metrics.json"))
+           if p.parent.name in measured(modality)}
     blend = json.loads((r / "ensemble" / "metrics.json").read_text())
     out["blend"] = blend["cv_pearson_holdout"]
     out["best_single_holdout"] = blend["best_single_cv_pearson_holdout"]
@@ -184,6 +191,7 @@ def simulated(workdir: Path, seed: int, cells: int, cores: int) -> dict:
     out = {"seconds": seconds}
     for m in TASKS:
         private = private_scores(workdir, m, {"blend": workdir / "results" / m / "ensemble" / "test.h5ad"})
+        private = {n: v for n, v in private.items() if n in measured(m) or n == "blend"}
         private["mean_baseline"] = mean_baseline_private(workdir, m)
         private["best_single_holdout"] = best_single_private(private, best_single(workdir, m))
         out[m] = {"cv": cv_scores(workdir, m), "private": private, "best_single": best_single(workdir, m)}
