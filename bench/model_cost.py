@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow" / "scripts"))
 sys.path.insert(0, str(REPO / "bench"))
 
-from record import fmt, footer, save, table  # noqa: E402
+from record import footer, save, table  # noqa: E402
 from scale import _rss_mb  # noqa: E402
 
 # Training and test cells, target columns (Multiome: its codes, targets.n_components + 1) at the competition's size.
@@ -139,7 +139,7 @@ def render(doc: dict, part: str | None = None) -> str:
     """Per model and task: one fold's fit, its peak RSS and the whole run's estimate; the default run's total."""
     res = doc["results"]
     rows = [[c["model"] + ("" if c["default"] else " (not default)"), c["task"], f"{c['n_fit']:,} × {c['width']}",
-             fmt(c["seconds"]), f"{c['peak_rss_mb'] / 1024:.2f}", f"{c['estimate_s'] / 3600:.2f}"]
+             f"{c['seconds']:.1f}", f"{c['peak_rss_mb'] / 1024:.2f}", f"{c['estimate_s'] / 3600:.2f}"]
             for c in res["cases"]]
     head = ["model", "task", "fit cells × features", "one fold (s)", "peak RSS (GB)", "whole run (h, at most)"]
     total = res["default_total_h"]
