@@ -134,7 +134,7 @@ def test_kernel_ridge_bags_split_the_batches_into_halves_never_splitting_one():
     assert len({tuple(h) for h in halves}) > 2  # the bags reshuffle the batches
 
 
-def test_kernel_ridge_with_bags_averages_one_model_per_half():
+def test_kernel_ridge_with_bags_averages_one_model_per_half_predicting_in_blocks(monkeypatch):
     rng = np.random.default_rng(6)
     X = rng.normal(size=(80, 6)).astype(np.float32)
     Y = np.sin(X[:, :2]).astype(np.float32)
@@ -143,6 +143,8 @@ def test_kernel_ridge_with_bags_averages_one_model_per_half():
     assert len(model.models_) == 4
     halves = model.halves(groups, 60)
     own = np.mean([make_model("krr", {"length_scale": 3.0}).fit(X[r], Y[r]).predict(X[60:]) for r in halves], axis=0)
+    np.testing.assert_allclose(model.predict(X[60:]), own, atol=1e-5)
+    monkeypatch.setattr("msci.models.kernel.PREDICT_ROWS", 7)  # predicted in blocks of 7 cells: the same
     np.testing.assert_allclose(model.predict(X[60:]), own, atol=1e-5)
 
 

@@ -25,6 +25,8 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from msci.io.fitted import SkopsSaved
 from msci.metrics import row_standardize
 
+PREDICT_ROWS = 4096  # cells per prediction block
+
 
 class NystroemRidge(RegressorMixin, BaseEstimator):
     """Ridge (no intercept) on a Nyström map, its normal equations summed over row blocks: the map's
@@ -101,9 +103,14 @@ class KernelRidgeRegressor(SkopsSaved, RegressorMixin, BaseEstimator):
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:
+        """The models' mean prediction, in row blocks: an exact model's kernel against the training cells is
+        ``PREDICT_ROWS × max_exact`` at most, whatever the number of cells predicted."""
         X = np.asarray(X, np.float32)
-        pred = sum(np.asarray(m.predict(X), np.float64) for m in self.models_) / len(self.models_)
-        return np.asarray(pred, np.float32)
+        blocks = [self._predict_block(X[s:s + PREDICT_ROWS]) for s in range(0, len(X), PREDICT_ROWS)]
+        return np.concatenate(blocks) if blocks else self._predict_block(X)
+
+    def _predict_block(self, X: np.ndarray) -> np.ndarray:
+        return (sum(np.asarray(m.predict(X), np.float64) for m in self.models_) / len(self.models_)).astype(np.float32)
 
 
 class KNNRegressor(SkopsSaved, RegressorMixin, BaseEstimator):
