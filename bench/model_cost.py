@@ -35,18 +35,20 @@ from scale import _rss_mb  # noqa: E402
 
 # Training and test cells, target columns (Multiome: its codes, targets.n_components + 1) at the competition's size.
 TASKS = {"cite": (70_988, 48_663, 140), "multi": (105_942, 55_935, 129)}
-# Columns of each feature family at the competition's size (genes: the proteins' matched genes).
-WIDTHS = {"svd": 64, "lsi": 50, "svd_chrom": 1_100, "genes": 140, "qc": 4, "ivis": 64, "cell_type": 7}
+# Columns of the families without a configured width, at the competition's size (genes: the proteins' matched
+# genes; svd_chrom: its per-chromosome components; ivis: the CITE embedding).
+WIDTHS = {"svd_chrom": 1_100, "genes": 140, "qc": 4, "ivis": 64, "cell_type": 7}
 SHORT = {"mlp": {"epochs": 1, "n_bags": 1}, "resnet": {"epochs": 1, "n_bags": 1},
          "cnn1d": {"epochs": 1, "n_bags": 1}, "xgboost": {"n_estimators": 10}}
 EXTRA = ("krr", "knn")  # the field's simple methods: measured whether default or optional (optional_models.yaml)
 THREADS = 2  # rule train_model's threads
 
 
-def cases() -> list[dict]:
+def cases(config: dict) -> list[dict]:
     """Every (model, task) of the default run, and the extra models', with resolved params and feature width."""
     from msci.models.registry import REGISTRY
 
+    width = widths(config)
     defaults = yaml.safe_load((REPO / "config.yaml").read_text())["models"]
     optional = yaml.safe_load((REPO / "optional_models.yaml").read_text())["models"]
     models = {**defaults, **{n: optional[n] for n in EXTRA if n not in defaults}}
@@ -57,17 +59,22 @@ def cases() -> list[dict]:
             params = {**REGISTRY[entry["type"]]().get_params(), **(entry.get("params") or {}),
                       **((entry.get("modality_params") or {}).get(m) or {})}
             out.append({"model": name, "type": entry["type"], "task": m, "params": params,
-                        "width": sum(WIDTHS[f] for f in feats), "default": name in defaults})
+                        "width": sum(width[f] for f in feats), "default": name in defaults})
     return out
 
 
-def runs_per_model() -> int:
-    """Fits per model in a run: one per fold and the day-out one."""
+def run_config() -> dict:
+    """config.yaml with the schema's defaults filled in."""
     from snakemake.utils import validate
 
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
-    return config["folds"]["n_splits"] + int(config["folds"]["day_out"])
+    return config
+
+
+def widths(config: dict) -> dict[str, int]:
+    """Columns of each feature family at the competition's size: the configured components, else ``WIDTHS``."""
+    return {**WIDTHS, **{f: config["features"][f]["n_components"] for f in ("svd", "lsi", "bm25")}}
 
 
 def data(n: int, width: int, targets: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -158,10 +165,11 @@ def main() -> None:
     if args.one:
         print(json.dumps(one(json.loads(args.one), args.scale, args.n_splits)))
         return
-    fits = runs_per_model()
-    n_splits = fits - 1
+    config = run_config()
+    n_splits = config["folds"]["n_splits"]
+    fits = n_splits + int(config["folds"]["day_out"])  # per model: one per fold and the day-out fit
     results = []
-    for case in cases():
+    for case in cases(config):
         if args.only and case["model"] not in args.only:
             continue
         got = {**case, **measure(case, args.scale, n_splits)}

@@ -112,6 +112,18 @@ def blend_cv(workdir: Path, modality: str) -> float:
     return json.loads((workdir / "results" / modality / "ensemble" / "metrics.json").read_text())["cv_pearson_holdout"]
 
 
+def blend_as_asked(workdir: Path, modality: str, ensemble: dict) -> bool:
+    """Whether the blend was fit as ``ensemble`` asks (day-out weights fall back to OOF cells on a single day)."""
+    fit_on = json.loads((workdir / "results" / modality / "ensemble" / "metrics.json").read_text())["fit_on"]
+    return ensemble.get("fit_on", fit_on) == fit_on
+
+
+def blend_cv_comparable(ensemble: dict) -> bool:
+    """Whether the blend's held-out-half CV is on OOF cells, as the other rows' (day-out weights: on the day-out
+    day's halves instead)."""
+    return ensemble.get("fit_on") != "day_out"
+
+
 def mean_baseline_cv(workdir: Path, modality: str) -> float:
     """CV of predicting every cell as the other folds' mean, in each fold's own codes (exact on genes through ρ)."""
     from msci.metrics import row_pearson
@@ -198,9 +210,11 @@ def simulated(workdir: Path, seed: int, cells: int, cores: int) -> dict:
     for name, added, left_out, ensemble in BLEND_PASSES:
         rerun_blend(workdir, path, cores, name, added, left_out, ensemble)
         for m in TASKS:
+            if not blend_as_asked(workdir, m, ensemble):
+                continue
             blend = workdir / "results" / m / "ensemble" / "test.h5ad"
             out[m]["private"][name] = private_scores(workdir, m, {"blend": blend})["blend"]
-            out[m]["cv"][name] = blend_cv(workdir, m)
+            out[m]["cv"][name] = blend_cv(workdir, m) if blend_cv_comparable(ensemble) else None
     return out
 
 
@@ -221,8 +235,10 @@ def real(workdir: Path, data: Path, cores: int) -> dict:
         rerun_blend(workdir, path, cores, name, added, left_out, ensemble)
         score = json.loads((workdir / "results" / "score.json").read_text())
         for m in TASKS:
+            if not blend_as_asked(workdir, m, ensemble):
+                continue
             out[m]["private"][name] = score[m]["pearson"]
-            out[m]["cv"][name] = blend_cv(workdir, m)
+            out[m]["cv"][name] = blend_cv(workdir, m) if blend_cv_comparable(ensemble) else None
     return out
 
 
@@ -244,7 +260,7 @@ def model_rows(results: dict[str, dict], modality: str, defaults: list[str]) -> 
         cells = []
         for r in results.values():
             cv, pr = r[modality]["cv"].get(n), r[modality]["private"].get(n)
-            cells.append("–" if cv is None else f"{cv:.4f} / {pr:.4f}")
+            cells.append("–" if pr is None else f"{'–' if cv is None else f'{cv:.4f}'} / {pr:.4f}")
         if n == "best_single_holdout":
             cells = [f"{c} ({'/'.join(sorted(set(r[modality]['best_single'])))})"
                      for c, r in zip(cells, results.values(), strict=True)]
@@ -349,11 +365,12 @@ def main() -> None:
     for name, r in results.items():
         key = name.replace(", ", "_").replace(" ", "")
         for m in TASKS:
-            for n, cv in r[m]["cv"].items():
+            cvs = {n: (float("nan") if cv is None else cv) for n, cv in r[m]["cv"].items()}
+            for n, cv in cvs.items():
                 print(f"{key}_{m}_{n}: cv {cv:.4f} private {r[m]['private'].get(n, float('nan')):.4f}")
             print(f"{key}_{m}_ridge_margin: " + " ".join(
-                f"{n} {cv - r[m]['cv']['ridge']:+.4f}" for n, cv in r[m]["cv"].items() if n != "ridge"))
-            for blend in BLENDS:
+                f"{n} {cv - cvs['ridge']:+.4f}" for n, cv in cvs.items() if n != "ridge"))
+            for blend in (b for b in BLENDS if b in r[m]["private"]):
                 g = goal(r, m, blend)
                 print(f"{key}_{m}_{blend}_private_lead_over_{g['best_simple']}: {g['lead']:+.4f} "
                       f"(goal +{g['margin']}: {'met' if g['lead'] >= g['margin'] else 'not met'})")

@@ -164,3 +164,22 @@ def test_cross_validation_gives_each_fold_model_the_batches_of_its_training_cell
     cross_validate(lambda k: Recorder(), X, Y, folds, None, groups=groups)
     for k, got in enumerate(seen):
         np.testing.assert_array_equal(got, groups[folds != k])
+
+
+def test_training_batches_are_donor_by_day_or_whichever_the_cells_have():
+    import pandas as pd
+
+    from msci.training import TrainingData
+
+    cells = pd.DataFrame({"donor": [13176, 13176, 31800], "day": [2, 3, 2], "split": "train"},
+                         index=["a", "b", "c"])
+
+    class Splits:
+        cells = np.array(["c", "a"])
+
+    def batches(table):
+        return TrainingData(table, Splits(), pd.DataFrame(), pd.DataFrame(), pd.Index([])).batches
+
+    np.testing.assert_array_equal(batches(cells), ["31800/2", "13176/2"])
+    np.testing.assert_array_equal(batches(cells.drop(columns="donor")), ["2", "2"])
+    assert batches(cells.drop(columns=["donor", "day"])) is None

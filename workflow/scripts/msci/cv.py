@@ -111,7 +111,8 @@ def fit_held_out(model, X: np.ndarray, Y: np.ndarray, train: np.ndarray, valid: 
                                           stop_fraction, seed)
         watched = (X[valid], Y[valid], w_va)
         stop = (X[stop_rows], Y[stop_rows], rho[stop_rows] if rho is not None else None)
-        model.fit(X[fit_rows], Y[fit_rows], eval_set=[watched, stop])
+        batches = {"groups": groups[fit_rows]} if groups is not None and takes_groups(model) else {}
+        model.fit(X[fit_rows], Y[fit_rows], eval_set=[watched, stop], **batches)
         info.update(n_fit=int(len(fit_rows)), n_stop=int(len(stop_rows)))
         # eval_best_: a model's own figure (bagged networks: each network at its best epoch on the set).
         best = getattr(model, "eval_best_", None)

@@ -97,7 +97,7 @@ class LsiTransform(TransformerMixin, BaseEstimator):
         return (z[:, 1:] if self.drop_first else z[:, :-1]).astype(np.float32)
 
     def transform(self, X) -> np.ndarray:
-        if self.weighting is not None:
+        if getattr(self, "weighting", None) is not None:  # absent from LSIs saved before the bm25 family
             X = self.weighting.transform(X)
         return self.keep(self.scaled(self.svd.transform(X)))
 

@@ -28,6 +28,12 @@ from msci.metrics import row_standardize
 PREDICT_ROWS = 4096  # cells per prediction block
 
 
+def predict_in_blocks(predict, X: np.ndarray) -> np.ndarray:
+    """``predict`` applied to blocks of ``PREDICT_ROWS`` cells: what it holds per cell predicted stays bounded."""
+    blocks = [predict(X[s:s + PREDICT_ROWS]) for s in range(0, len(X), PREDICT_ROWS)]
+    return np.concatenate(blocks) if blocks else predict(X)
+
+
 class NystroemRidge(RegressorMixin, BaseEstimator):
     """Ridge (no intercept) on a Nyström map, its normal equations summed over row blocks: the map's
     ``n × n_components`` matrix is never whole in memory (Multiome: 105,942 × 4000 would be 3.4 GB)."""
@@ -45,7 +51,7 @@ class NystroemRidge(RegressorMixin, BaseEstimator):
         m = self.map_.components_.shape[0]
         gram, cross = np.zeros((m, m)), np.zeros((m, y.shape[1]))
         for rows in self._blocks(len(X)):
-            phi = self.map_.transform(X[rows])
+            phi = np.asarray(self.map_.transform(X[rows]), np.float64)  # the sums in float64: α leaves them ill-posed
             gram += phi.T @ phi
             cross += phi.T @ y[rows]
         gram[np.diag_indices(m)] += self.alpha
@@ -105,9 +111,9 @@ class KernelRidgeRegressor(SkopsSaved, RegressorMixin, BaseEstimator):
     def predict(self, X: np.ndarray) -> np.ndarray:
         """The models' mean prediction, in row blocks: an exact model's kernel against the training cells is
         ``PREDICT_ROWS × max_exact`` at most, whatever the number of cells predicted."""
-        X = np.asarray(X, np.float32)
-        blocks = [self._predict_block(X[s:s + PREDICT_ROWS]) for s in range(0, len(X), PREDICT_ROWS)]
-        return np.concatenate(blocks) if blocks else self._predict_block(X)
+        if not hasattr(self, "models_"):
+            raise ValueError("this kernel ridge was saved by an older msci; rerun the training run to refit it")
+        return predict_in_blocks(self._predict_block, np.asarray(X, np.float32))
 
     def _predict_block(self, X: np.ndarray) -> np.ndarray:
         return (sum(np.asarray(m.predict(X), np.float64) for m in self.models_) / len(self.models_)).astype(np.float32)
@@ -132,4 +138,5 @@ class KNNRegressor(SkopsSaved, RegressorMixin, BaseEstimator):
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        return np.asarray(self.model_.predict(np.asarray(X, np.float32)), np.float32)
+        """In blocks of cells: the neighbours' targets (cells × neighbours × targets) are gathered per block."""
+        return predict_in_blocks(lambda b: np.asarray(self.model_.predict(b), np.float32), np.asarray(X, np.float32))
