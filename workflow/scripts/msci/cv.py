@@ -106,23 +106,24 @@ def fit_held_out(model, X: np.ndarray, Y: np.ndarray, train: np.ndarray, valid: 
     t0 = time.perf_counter()
     w_va = rho[valid] if rho is not None else None
     info: dict[str, Any] = {}
+
+    def batches(rows: np.ndarray) -> dict[str, np.ndarray]:
+        return {"groups": groups[rows]} if groups is not None and takes_groups(model) else {}
+
     if stops_early(model):
         fit_rows, stop_rows = inner_split(train, stop_labels[train] if stop_labels is not None else None,
                                           stop_fraction, seed)
         watched = (X[valid], Y[valid], w_va)
         stop = (X[stop_rows], Y[stop_rows], rho[stop_rows] if rho is not None else None)
-        batches = {"groups": groups[fit_rows]} if groups is not None and takes_groups(model) else {}
-        model.fit(X[fit_rows], Y[fit_rows], eval_set=[watched, stop], **batches)
+        model.fit(X[fit_rows], Y[fit_rows], eval_set=[watched, stop], **batches(fit_rows))
         info.update(n_fit=int(len(fit_rows)), n_stop=int(len(stop_rows)))
         # eval_best_: a model's own figure (bagged networks: each network at its best epoch on the set).
         best = getattr(model, "eval_best_", None)
         history = getattr(model, "eval_history_", [[]])[0]
         if best is not None or history:
             info["pearson_if_stopped_on_scored"] = float(best[0] if best is not None else max(history))
-    elif groups is not None and takes_groups(model):
-        model.fit(X[train], Y[train], groups=groups[train])
     else:
-        model.fit(X[train], Y[train])
+        model.fit(X[train], Y[train], **batches(train))
     pred = model.predict(X[valid])
     r = row_pearson(Y[valid], pred) * (w_va if w_va is not None else 1.0)
     score = float(r.mean()) if len(r) else float("nan")
