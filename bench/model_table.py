@@ -64,12 +64,19 @@ def default_models() -> dict:
     return yaml.safe_load((REPO / "config.yaml").read_text())["models"]
 
 
-def extra_models() -> dict:
+# Simulated widths (inputs, targets) per task: small sets, and competition-like ones (~140 proteins from
+# thousands of genes; thousands of genes from tens of thousands of peaks).
+WIDTHS = {"narrow": {"cite": (1500, 48), "multi": (4000, 400)},
+          "wide": {"cite": (5000, 140), "multi": (20000, 2000)}}
+COSTLY = ("cnn1d", "tabnet", "mlp_three_seeds", "resnet_three_seeds", "mlp_svd_chrom")  # left out of wide sets
+
+
+def extra_models(wide: bool = False) -> dict:
     """Trained beside the defaults, never blended: the optional models (optional_models.yaml) and the
-    feature alternatives the defaults were chosen against."""
+    feature alternatives the defaults were chosen against (on a wide set, not the ``COSTLY`` ones)."""
     defaults = default_models()
     optional = yaml.safe_load((REPO / "optional_models.yaml").read_text())["models"]
-    return {
+    extras = {
         **optional,
         "mlp_svd_chrom": {**defaults["mlp"], "modalities": ["multi"], "features": ["svd_chrom"]},
         "ridge_lsi": {**defaults["ridge"], "modalities": ["multi"], "features": ["lsi"]},
@@ -82,6 +89,7 @@ def extra_models() -> dict:
         **{f"{n}_three_seeds": {**defaults[n], "params": {**(defaults[n].get("params") or {}), "n_bags": 3}}
            for n in ("mlp", "resnet")},
     }
+    return {n: e for n, e in extras.items() if not (wide and n in COSTLY)}
 
 
 def run(workdir: Path, config: Path, cores: int) -> float:
@@ -92,19 +100,24 @@ def run(workdir: Path, config: Path, cores: int) -> float:
     return time.perf_counter() - t0
 
 
-def with_extras(config: dict, added: tuple[str, ...] = (), left_out: tuple[str, ...] = (),
-                ensemble: dict | None = None) -> dict:
-    """``config`` training the defaults and the extras, blending the defaults with ``added`` and without
-    ``left_out`` (with ``ensemble``'s other settings)."""
+def blend_section(added: tuple[str, ...] = (), left_out: tuple[str, ...] = (), ensemble: dict | None = None) -> dict:
+    """The ensemble section blending the defaults with ``added`` and without ``left_out`` (and ``ensemble``'s other
+    settings)."""
     blended = [n for n in sorted(default_models()) if n not in left_out] + list(added)
-    return {**config, "models": extra_models(), "ensemble": {"models": blended, **(ensemble or {})}}
+    return {"models": blended, **(ensemble or {})}
+
+
+def with_extras(config: dict, wide: bool = False) -> dict:
+    """``config`` training the defaults and the extras, blending the defaults."""
+    return {**config, "models": extra_models(wide), "ensemble": blend_section()}
 
 
 def rerun_blend(workdir: Path, path: Path, cores: int, name: str, added: tuple[str, ...],
                 left_out: tuple[str, ...], ensemble: dict) -> None:
     """The same run with another blend: only the ensemble and what follows it rerun."""
     variant = path.with_name(f"{path.stem}_{name}.yaml")
-    variant.write_text(yaml.safe_dump(with_extras(yaml.safe_load(path.read_text()), added, left_out, ensemble)))
+    variant.write_text(yaml.safe_dump({**yaml.safe_load(path.read_text()),
+                                       "ensemble": blend_section(added, left_out, ensemble)}))
     run(workdir, variant, cores)
 
 
@@ -189,14 +202,13 @@ def best_single_private(private: dict[str, float], chosen: list[str]) -> float:
     return float(np.mean([private[n] for n in chosen]))
 
 
-def simulated(workdir: Path, seed: int, cells: int, cores: int) -> dict:
+def simulated(workdir: Path, seed: int, cells: int, cores: int, width: str = "narrow") -> dict:
     from validation_claim import private_scores
 
     workdir.mkdir(parents=True, exist_ok=True)
-    config = with_extras({"demo": {
-        "seed": seed,
-        "cite": {"n_train": cells, "n_test": cells // 2, "n_inputs": 1500, "n_targets": 48},
-        "multi": {"n_train": cells, "n_test": cells // 2, "n_inputs": 4000, "n_targets": 400}}})
+    sizes = {m: {"n_train": cells, "n_test": cells // 2, "n_inputs": i, "n_targets": t}
+             for m, (i, t) in WIDTHS[width].items()}
+    config = with_extras({"demo": {"seed": seed, **sizes}}, wide=width == "wide")
     path = workdir / "table.yaml"
     path.write_text(yaml.safe_dump(config))
     seconds = run(workdir, path, cores)
@@ -346,8 +358,9 @@ def render(doc: dict, part: str | None = None) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sets", nargs="+", default=["11:1200", "12:1600", "13:2000"],
-                    help="simulated sets as seed:training cells per task (test cells: half)")
+    ap.add_argument("--sets", nargs="+", default=["11:1200", "12:1600", "13:2000", "14:10000:wide"],
+                    help="simulated sets as seed:training cells per task[:wide] (test cells: half; wide: "
+                         "competition-like widths, WIDTHS)")
     ap.add_argument("--real", default=str(REPO.parent / "shared" / "data" / "real"),
                     help="the shared real data folder ('' to skip)")
     ap.add_argument("--workdir", default=str(REPO / "bench" / "out" / "model_table"))
@@ -355,10 +368,11 @@ def main() -> None:
     args = ap.parse_args()
     results: dict[str, dict] = {}
     for spec in args.sets:
-        seed, cells = (int(x) for x in spec.split(":"))
-        name = f"seed {seed}, {cells} cells"
-        results[name] = simulated(Path(args.workdir) / f"seed{seed}_{cells}", seed, cells, args.cores)
-        print(f"seed{seed}_{cells}_workflow_seconds: {results[name]['seconds']:.0f}", flush=True)
+        seed, cells, width = (spec + ":narrow").split(":")[:3]
+        name = f"seed {seed}, {cells} cells" + (", wide" if width == "wide" else "")
+        folder = f"seed{seed}_{cells}" + ("_wide" if width == "wide" else "")
+        results[name] = simulated(Path(args.workdir) / folder, int(seed), int(cells), args.cores, width)
+        print(f"{folder}_workflow_seconds: {results[name]['seconds']:.0f}", flush=True)
     if args.real and Path(args.real).is_dir():
         results["real data"] = real(Path(args.workdir) / "real", Path(args.real), args.cores)
         print(f"real_workflow_seconds: {results['real data']['seconds']:.0f}", flush=True)
