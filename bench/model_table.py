@@ -17,8 +17,9 @@ predicted as the training cells' mean profile; its CV uses the other folds' mean
 same on the shared real data through the own-data path (``bench/own_data.py``; there ``private`` is
 the score on the held-out test cells). Extra models are trained but not blended in the default
 blend; more passes per set (only the ensemble and what follows it rerun) blend without krr
-(``blend_no_krr``), with knn (``blend_knn``), and with the weights fit on the day-out cells, the
-latest training day as predicted by the models trained without it (``blend_day_out``); each blend's
+(``blend_no_krr``), with knn (``blend_knn``), with the weights fit on the day-out cells, the
+latest training day as predicted by the models trained without it (``blend_day_out``), and stacked target by
+target (``blend_stack``: each target's own mix of the models, fit on their OOF predictions); each blend's
 private lead over the best of ridge, knn and krr is printed against issue 25's goal (+0.01 CITE,
 +0.005 Multiome). Run again on the same ``--workdir``, only what changed reruns.
 
@@ -48,12 +49,14 @@ from record import footer, save, table  # noqa: E402
 TASKS = ("cite", "multi")
 LABELS = {"mean_baseline": "training mean profile", "best_single_holdout": "best single model, held-out halves",
           "blend": "default blend",
-          "blend_no_krr": "blend without krr", "blend_knn": "blend + knn", "blend_day_out": "blend, day-out weights"}
+          "blend_no_krr": "blend without krr", "blend_knn": "blend + knn", "blend_day_out": "blend, day-out weights",
+          "blend_stack": "blend, stacked per target"}
 # The blends after the default one: (name, models added, models left out, ensemble settings), each an
 # ensemble-only rerun.
 BLEND_PASSES = (("blend_no_krr", (), ("krr",), {}),
                 ("blend_knn", ("knn",), (), {}),
-                ("blend_day_out", (), (), {"fit_on": "day_out"}))
+                ("blend_day_out", (), (), {"fit_on": "day_out"}),
+                ("blend_stack", (), (), {"method": "stack"}))
 BLENDS = ("blend",) + tuple(name for name, *_ in BLEND_PASSES)
 SIMPLE = ("ridge", "knn", "krr")  # the field's simple methods the blend must beat (issue 25's goal)
 MARGIN = {"cite": 0.01, "multi": 0.005}
@@ -293,6 +296,8 @@ IDEAS = {
     "blend": ("kernel ridge in the blend (a default)", "blend_no_krr"),
     "blend_knn": ("KNN in the blend", "blend"),
     "blend_day_out": ("blend weights fit on the held-out latest training day (ensemble.fit_on: day_out)", "blend"),
+    "blend_stack": ("stacking the members' OOF predictions: each target's own mix of the models (ensemble.method: "
+                    "stack)", "blend"),
 }
 
 

@@ -110,7 +110,8 @@ def stage(name: str, root: Path, method: str) -> dict:
         ensemble_models(BlendFiles(paths, tests, {}, files, str(root / "cells.parquet"), str(root / "folds.parquet")),
                         BlendOutputs(str(d / "blend_oof.h5ad"), str(d / "blend_test.h5ad"), str(d / "weights.json"),
                                      str(d / "blend_metrics.json")),
-                        BlendSettings("optuna", {}, "row", "good_validation", n_trials=20, n_seeds=3, seed=0))
+                        BlendSettings("optuna", {}, "row", "good_validation", n_trials=20, n_seeds=3,
+                                      stack_shrinkage=1.0, seed=0))
     return {"seconds": time.perf_counter() - t0, "rss_mb": _rss_mb()}
 
 

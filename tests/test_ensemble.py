@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,6 +14,7 @@ from msci.ensemble import (
     matrix_standardize,
     optimize_weights,
     row_standardize,
+    stack_weights,
 )
 from msci.io.checks import InputError
 from msci.io.matrix import MatrixFile, write_matrix
@@ -62,7 +65,7 @@ def _model_files(tmp_path, preds, y, ids, test_ids):
 
 
 BLEND = {"method": "optuna", "weights": {}, "standardize": "row", "fit_on": "good_validation", "n_trials": 20,
-         "n_seeds": 3, "seed": 0}
+         "n_seeds": 3, "stack_shrinkage": 1.0, "seed": 0}
 
 
 def _ensemble(tmp_path, oof, test, day_out=None, chunk_rows=4096, **settings) -> dict:
@@ -168,6 +171,48 @@ def test_weights_fit_on_the_day_out_cells_favour_the_model_that_holds_up_on_a_ne
     assert m["cv_pearson_day_out"] is None and m["day_out_weights"].startswith("none: the blend's weights are fit on")
     folds.assign(day_out=False).to_parquet(tmp_path / "folds.parquet")  # a single training day: OOF cells instead
     assert _ensemble(tmp_path, oof, test, {}, n_trials=5, fit_on="day_out")["fit_on"] == "good_validation"
+
+
+def _specialists(seed=0, n=600, t=12):
+    """Truth and two models: "left" good on the first half of the targets and noise on the rest, "right" the reverse."""
+    rng = np.random.default_rng(seed)
+    y = rng.normal(size=(n, t))
+    first = np.arange(t) < t // 2
+    left = np.where(first, y + 0.3 * rng.normal(size=y.shape), rng.normal(size=y.shape))
+    right = np.where(first, rng.normal(size=y.shape), y + 0.3 * rng.normal(size=y.shape))
+    return y, row_standardize(left), row_standardize(right), first
+
+
+def test_stacked_weights_favour_each_targets_better_model_and_beat_one_weight_per_model_on_new_cells():
+    y, left, right, first = _specialists()
+    fit, new = slice(0, 400), slice(400, None)
+    prior = optimize_weights([left[fit], right[fit]], y[fit], n_trials=30, seed=0)
+    w = stack_weights([left[fit], right[fit]], y[fit], prior, shrinkage=0.1)
+    assert w.shape == (2, 12) and np.allclose(w.sum(axis=0), 1) and (w >= 0).all()
+    assert (w[0, first] > 0.8).all() and (w[1, ~first] > 0.8).all()
+    stacked = mean_row_pearson(y[new], blend([left[new], right[new]], w))
+    assert stacked > mean_row_pearson(y[new], blend([left[new], right[new]], prior)) + 0.1
+    # Shrunk all the way, every target keeps the prior's mix.
+    far = stack_weights([left[fit], right[fit]], y[fit], prior, shrinkage=1e9)
+    np.testing.assert_allclose(far, np.repeat(prior[:, None], 12, axis=1), atol=1e-4)
+
+
+def test_stack_method_writes_per_target_weights_and_blends_with_them(tmp_path):
+    y, left, right, first = _specialists(n=300)
+    ids = [f"c{i}" for i in range(300)]
+    oof, test = _model_files(tmp_path, {"left": left, "right": right}, y, ids, ids[:40])
+    pd.DataFrame({"split": "train", "day": 2}, index=ids).to_parquet(tmp_path / "cells.parquet")
+    folds = pd.DataFrame({"fold": np.arange(300) % 4, "good_validation": True}, index=ids)
+    folds.to_parquet(tmp_path / "folds.parquet")
+    optuna = _ensemble(tmp_path, oof, test, n_trials=20)
+    m = _ensemble(tmp_path, oof, test, n_trials=20, method="stack", stack_shrinkage=0.1)
+    saved = json.loads((tmp_path / "blend_weights").read_text())
+    w = np.array([saved["left"], saved["right"]])
+    assert w.shape == (2, 12) and (w[0, first] > w[1, first]).all() and (w[1, ~first] > w[0, ~first]).all()
+    assert np.isclose(sum(m["weights"].values()), 1) and m["method"] == "stack"
+    assert m["cv_pearson_holdout"] > optuna["cv_pearson_holdout"] + 0.1  # held-out halves: out of sample
+    got = MatrixFile(tmp_path / "blend_test").read(0, 40)
+    np.testing.assert_allclose(got, blend([left[:40], right[:40]], w), atol=1e-5)
 
 
 def test_external_submission_joins_the_blend_and_is_checked(tiny_data, tmp_path):

@@ -97,7 +97,7 @@ def test_cv_scores_are_the_exact_pearson_of_oof_rows_decoded_by_their_folds_code
                    {"ridge": str(tmp_path / "day_out.h5ad")}, files, str(tmp_path / "cells.parquet"),
                    str(tmp_path / "folds.parquet")),
         BlendOutputs(*(str(tmp_path / f"blend_{k}") for k in ("oof", "test", "weights", "metrics"))),
-        BlendSettings("mean", {}, "row", "all", n_trials=1, n_seeds=1, seed=0))
+        BlendSettings("mean", {}, "row", "all", n_trials=1, n_seeds=1, stack_shrinkage=1.0, seed=0))
     assert np.isclose(blend["models"]["ridge"]["cv_pearson"], metrics["cv_pearson"], atol=1e-5)
     assert np.isclose(blend["cv_pearson_day_out"], metrics["cv_pearson_day_out"], atol=1e-5)
 

@@ -6,7 +6,9 @@ model's *shape* of a cell's profile, not its scale. ``"matrix"`` standardises ea
 matrix at once (what the original solution did), ``"none"`` blends raw predictions.
 
 Weights are searched by Optuna (seeded TPE) to maximise the mean per-cell Pearson on the
-good-validation OOF cells (or all OOF cells). That score is in-sample. The headline score is
+good-validation OOF cells (or all OOF cells). That score is in-sample. ``method="stack"`` goes one step
+further and stacks the members' OOF predictions target by target: each target gets its own least-squares
+mix of the models, shrunk toward the searched weights. The headline score is
 out-of-sample: weights fit on the cells of even folds and scored on odd folds and vice versa
 (``cv_pearson_holdout``, the mean over ``n_seeds`` repetitions of the seeded search, whose spread is
 reported), set against the best single model chosen the same way. ``cv_pearson_day_out`` blends the models'
@@ -69,16 +71,22 @@ def standardize(pred: np.ndarray, how: str, stats: tuple[float, float] | None = 
     raise ValueError(f"standardize must be one of {', '.join(STANDARDIZE)}, not {how!r}")
 
 
-def blend(preds: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:
-    """Weighted sum of (already standardised) predictions, weights normalised to sum 1."""
+def blend(preds: Sequence[np.ndarray], weights: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Weighted sum of (already standardised) predictions, weights normalised to sum 1.
+
+    ``weights``: one per prediction, or one row per prediction with a weight per target (``method: stack``),
+    each target's column normalised to sum 1.
+    """
     w = np.asarray(weights, dtype=np.float64)
-    if len(w) != len(preds) or (w < 0).any() or w.sum() <= 0:
-        raise ValueError("need one non-negative weight per prediction, not all zero")
-    w = w / w.sum()
+    if len(w) != len(preds) or (w < 0).any() or (w.sum(axis=0) <= 0).any():
+        raise ValueError("need one non-negative weight per prediction (or per prediction and target), not all zero")
+    if w.ndim == 2 and w.shape[1] != np.shape(preds[0])[1]:
+        raise ValueError(f"per-target weights for {w.shape[1]} targets, predictions of {np.shape(preds[0])[1]}")
+    w = (w / w.sum(axis=0)).astype(np.float32)
     out = np.zeros(np.shape(preds[0]), dtype=np.float32)
     for p, wi in zip(preds, w, strict=True):
-        if wi > 0:
-            out += np.float32(wi) * p
+        if np.any(wi > 0):
+            out += wi * p
     return out
 
 
@@ -108,6 +116,37 @@ def optimize_weights(preds: Sequence[np.ndarray], y: np.ndarray, *, n_trials: in
     study.optimize(objective, n_trials=n_trials)
     w = np.array([study.best_params[f"w{i}"] for i in range(len(preds))])
     return w / w.sum()
+
+
+def stack_weights(preds: Sequence[np.ndarray], y: np.ndarray, prior: np.ndarray, shrinkage: float,
+                  rho: np.ndarray | None = None) -> np.ndarray:
+    """Per-target weights (models × targets): each target's least-squares mix of the models on these cells, shrunk
+    toward ``prior`` (the blend's weights, at the target's scale) by ``shrinkage`` × the target's mean prediction
+    energy, then clipped to non-negative and normalised per target (a target left with no weight keeps ``prior``).
+
+    Stacking the members' OOF predictions target by target: a model good at some targets weighs more there. Cells
+    count as in the metric: each row standardised, weighted by ``rho``.
+    """
+    if len(preds) == 1:
+        return np.ones((1, np.shape(preds[0])[1]))
+    sw = np.sqrt(rho if rho is not None else np.ones(len(y)))[:, None].astype(np.float32)
+    ys = row_standardize(y) * sw
+    k = len(preds)
+    gram = np.empty((np.shape(y)[1], k, k))  # targets × models × models, one pair of models at a time
+    for i in range(k):
+        for j in range(i + 1):
+            gram[:, i, j] = gram[:, j, i] = np.einsum("nt,nt->t", preds[i] * sw, preds[j] * sw)
+    rhs = np.stack([np.einsum("nt,nt->t", p * sw, ys) for p in preds], axis=1).astype(np.float64)
+    lam = shrinkage * np.trace(gram, axis1=1, axis2=2) / k + 1e-12
+    prior = np.asarray(prior, dtype=np.float64) / np.sum(prior)
+    # the prior mix at each target's least-squares scale, so that shrinking moves the mix, not the scale
+    scale = (rhs @ prior) / np.maximum(np.einsum("tij,i,j->t", gram, prior, prior), 1e-12)
+    toward = np.maximum(scale, 0.0)[:, None] * prior
+    w = np.linalg.solve(gram + lam[:, None, None] * np.eye(k), (rhs + lam[:, None] * toward)[..., None])[..., 0]
+    w = np.clip(w, 0.0, None)
+    empty = w.sum(axis=1) <= 0
+    w[empty] = prior
+    return (w / w.sum(axis=1, keepdims=True)).T
 
 
 def fixed_weights(names: Sequence[str], weights: Mapping[str, float] | None) -> np.ndarray:
@@ -146,6 +185,7 @@ class BlendSettings:
     fit_on: str
     n_trials: int
     n_seeds: int
+    stack_shrinkage: float
     seed: int
 
 
@@ -241,15 +281,22 @@ def weight_search(settings: BlendSettings, names: Sequence[str]) -> WeightSearch
 
     Configured weights are checked here, before any prediction is read.
     """
+    def optuna(fit: FitCells, mask: np.ndarray, seed: int) -> np.ndarray:
+        return optimize_weights([p[mask] for p in fit.preds], fit.y[mask], n_trials=settings.n_trials, seed=seed,
+                                rho=fit.rho[mask])
+
     if settings.method == "optuna":
-        return lambda fit, mask, seed: optimize_weights([p[mask] for p in fit.preds], fit.y[mask],
-                                                        n_trials=settings.n_trials, seed=seed, rho=fit.rho[mask])
+        return optuna
+    if settings.method == "stack":
+        return lambda fit, mask, seed: stack_weights([p[mask] for p in fit.preds], fit.y[mask],
+                                                     optuna(fit, mask, seed), settings.stack_shrinkage,
+                                                     rho=fit.rho[mask])
     if settings.method == "fixed":
         fixed = fixed_weights(names, settings.weights)
         return lambda fit, mask, seed: fixed
     if settings.method == "mean":
         return lambda fit, mask, seed: np.full(len(names), 1.0 / len(names))
-    raise ValueError(f"method must be optuna, fixed or mean, not {settings.method!r}")
+    raise ValueError(f"method must be optuna, stack, fixed or mean, not {settings.method!r}")
 
 
 def fit_cells(models: Models, oofs: list[_Standardized], folds: pd.DataFrame, fit_mask: np.ndarray,
@@ -266,7 +313,7 @@ def holdout_scores(fit: FitCells, search: WeightSearch, settings: BlendSettings,
     odd folds and vice versa; the weight search is repeated over ``n_seeds`` seeds."""
     even = fit.fold % 2 == 0
     halves = [(a, b) for a, b in ((even, ~even), (~even, even)) if a.any() and b.any()]
-    n_searches = max(1, settings.n_seeds) if settings.method == "optuna" else 1
+    n_searches = max(1, settings.n_seeds) if settings.method in ("optuna", "stack") else 1
     by_seed = [float(np.mean([fit.score(b, search(fit, a, settings.seed + i)) for a, b in halves])) if halves else None
                for i in range(n_searches)]
     r_fit = [row_pearson(fit.y, p) * fit.rho for p in fit.preds]
@@ -448,7 +495,8 @@ def ensemble_models(files: BlendFiles, out: BlendOutputs, settings: BlendSetting
     write_test_blend(models, w, settings.standardize, out.test, chunk_rows)
     metrics = {**holdout, "cv_pearson_day_out": day_out["blend"], "day_out_weights": day_out["weights"],
                **in_sample_metrics(models, cells, per_cell, day_out["models"], fit, w, settings, fit_on)}
-    write_json(metrics["weights"], out.weights)
+    write_json({nm: (x.tolist() if np.ndim(x) else float(x)) for nm, x in zip(models.names, w, strict=True)},
+               out.weights)
     write_json(metrics, out.metrics)
     _log_summary(metrics, len(holdout["cv_pearson_holdout_by_seed"]))
     return metrics
@@ -462,7 +510,7 @@ def in_sample_metrics(models: Models, cells: pd.DataFrame, per_cell: PerCell, da
     singles = {nm: row_metrics(per_cell.single[i] * rho, cells) for i, nm in enumerate(names)}
     for nm in names:
         singles[nm]["cv_pearson_day_out"] = day_out.get(nm)
-    weight_map = {nm: float(x) for nm, x in zip(names, w, strict=True)}
+    weight_map = {nm: float(np.mean(x)) for nm, x in zip(names, w, strict=True)}  # per-target weights: their mean
     metrics = {
         "n_cells": in_sample.pop("n_cells"),
         **{f"{k}_in_sample": v for k, v in in_sample.items()},
