@@ -370,6 +370,16 @@ FITTED_FAMILIES = {
     "ivis": "features/ivis.fitted",
     "cell_type": "cell_type.fitted",
 }
+# Families built from each cell's batch (day, donor), which a query's cells do not carry: a reference whose
+# blend uses one says so, and its queries are refused (msci.reference).
+BATCH_FAMILIES = ("centred", "metadata")
+
+
+def batch_family_users(modality):
+    """The blended models (and ``units``) of ``modality`` that use a batch family → those families."""
+    users = {n: model_config(n, modality)["features"] for n in ensemble_members(modality)}
+    users["units"] = config["units"]["features"]
+    return {n: sorted(set(fs) & set(BATCH_FAMILIES)) for n, fs in users.items() if set(fs) & set(BATCH_FAMILIES)}
 
 
 def reference_families(modality):
@@ -377,6 +387,7 @@ def reference_families(modality):
     classifier's features), with what each needs."""
     wanted = {f for n in ensemble_members(modality) for f in model_config(n, modality)["features"]}
     wanted |= set(config["units"]["features"])
+    wanted -= set(BATCH_FAMILIES)
     ivis_from = per_modality(config["features"]["ivis"]["input"], "features.ivis.input", modality)
     if "ivis" in wanted and ivis_from != "inputs":
         wanted.add(ivis_from)
@@ -402,6 +413,7 @@ def reference_spec(modality):
     return sorted_dict(
         {
             "modality": modality,
+            "not_queryable": batch_family_users(modality),
             "inputs": "reference/input_space.h5ad",
             "families": reference_families(modality),
             "family_order": list(reference_families(modality)),

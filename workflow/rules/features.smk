@@ -104,6 +104,49 @@ rule features_cell_type:
         "../scripts/features_cell_type.py"
 
 
+rule features_centred:
+    input:
+        source=lambda wc: feature_tables(wc, [config["features"]["centred"]["source"]])[0],
+        cells=rules.ingest.output.cells,
+    output:
+        table="results/{modality}/features/centred.parquet",
+    log:
+        "logs/features_centred/{modality}.log",
+    benchmark:
+        "benchmarks/features_centred/{modality}.tsv"
+    conda:
+        "../../envs/msci.yaml"
+    resources:
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=30,
+    params:
+        centred=sorted_dict(config["features"]["centred"]),
+        code=code_hash("features_centred.py"),
+    script:
+        "../scripts/features_centred.py"
+
+
+rule features_metadata:
+    input:
+        cells=rules.ingest.output.cells,
+    output:
+        table="results/{modality}/features/metadata.parquet",
+    log:
+        "logs/features_metadata/{modality}.log",
+    benchmark:
+        "benchmarks/features_metadata/{modality}.tsv"
+    conda:
+        "../../envs/msci.yaml"
+    resources:
+        mem_mb=lambda wc, attempt: 2000 * attempt,
+        runtime=10,
+    params:
+        metadata=sorted_dict(config["features"]["metadata"]),
+        code=code_hash("features_metadata.py"),
+    script:
+        "../scripts/features_metadata.py"
+
+
 rule features_svd_chrom:
     input:
         inputs=rules.ingest.output.inputs,

@@ -168,6 +168,12 @@ class Reference:
 
     def _load(self, root: Path) -> None:
         """Every fitted object the manifest names."""
+        batch = self.manifest.get("not_queryable") or {}
+        if batch:
+            uses = "; ".join(f"{n} uses {', '.join(fs)}" for n, fs in batch.items())
+            raise ValueError(f"{root}: {uses}: features built from each cell's batch (day, donor), which a query's "
+                             "cells do not carry; leave them out of ensemble.models and units.features to query "
+                             "this run")
         inputs = root / self.manifest["inputs"]
         self.input_names = MatrixFile(inputs).var_names
         with h5py.File(inputs, "r") as f:
