@@ -3,7 +3,8 @@
 For several simulator seeds and sizes (none of them the demo's), this script runs the default
 workflow plus the models it leaves out of the default blend (the optional models, the feature
 alternatives the defaults were chosen against, the Multiome MLP and ridge on BM25-weighted LSI, kernel
-ridge with Guanlab's bagging, and the neural defaults with three networks averaged instead of one),
+ridge with Guanlab's bagging, ridge and kernel ridge on per-day centred SVD components, ridge and the MLP
+with the day and donor as features, and the neural defaults with three networks averaged instead of one),
 and prints per task and model
 
 * ``CV`` — the model's ``cv_pearson`` (all OOF cells); for the blend, ``cv_pearson_holdout``
@@ -23,8 +24,10 @@ target (``blend_stack``: each target's own mix of the models, fit on their OOF p
 private lead over the best of ridge, knn and krr is printed against issue 25's goal (+0.01 CITE,
 +0.005 Multiome). Run again on the same ``--workdir``, only what changed reruns.
 
-Run: ``.venv/bin/python bench/model_table.py [--sets 11:1200 12:1600 13:2000] [--real ../shared/data/real]``
-(about 75 minutes on 2 cores).
+A ``wide`` set (``14:10000:wide``) has competition-like widths (``WIDTHS``) and leaves out the ``COSTLY`` extras.
+
+Run: ``.venv/bin/python bench/model_table.py [--sets 11:1200 12:1600 13:2000 14:10000:wide]
+[--real ../shared/data/real]`` (about two hours on 2 cores).
 """
 
 from __future__ import annotations
@@ -86,6 +89,13 @@ def extra_models(wide: bool = False) -> dict:
         # BM25 instead of TF-IDF before the LSI (the 3rd place's weighting)
         "mlp_bm25": {**defaults["mlp"], "modalities": ["multi"], "features": ["bm25"]},
         "ridge_bm25": {**defaults["ridge"], "modalities": ["multi"], "features": ["bm25"]},
+        # per-day batch correction (2nd place): each day's median subtracted from the SVD components
+        "ridge_centred": {**defaults["ridge"], "features": ["centred"]},
+        "krr_centred": {**defaults["krr"], "features": ["centred"]},
+        # metadata features (1st place): the day as a number and the donor one-hot, beside the usual features
+        "ridge_metadata": {**defaults["ridge"], "features": ["svd", "metadata"]},
+        "mlp_metadata": {**defaults["mlp"],
+                         "features": {m: [*fs, "metadata"] for m, fs in defaults["mlp"]["features"].items()}},
         # Guanlab's bagging: five reshuffles of the donor × day batches into halves
         "krr_bagged": {**defaults["krr"], "params": {"n_bags": 5}},
         # the seeds idea (1st place): three networks averaged where the defaults train one
@@ -289,6 +299,13 @@ IDEAS = {
     "krr": ("the field's kernel ridge (Guanlab) as a model", "ridge"),
     "knn": ("the field's KNN regression as a model", "ridge"),
     "krr_bagged": ("Guanlab's bagging: kernel ridges on halves of the donor × day batches", "krr"),
+    "ridge_centred": ("per-day batch correction: each day's median subtracted from the SVD components (2nd place)",
+                      "ridge"),
+    "krr_centred": ("per-day batch correction: each day's median subtracted from the SVD components (2nd place)",
+                    "krr"),
+    "ridge_metadata": ("metadata features: day (a number) and donor (one-hot) beside the SVD (1st place)", "ridge"),
+    "mlp_metadata": ("metadata features: day (a number) and donor (one-hot) beside the MLP's features (1st place)",
+                     "mlp"),
     "mlp_three_seeds": ("seeds: three networks averaged instead of one (3× the cost)", "mlp"),
     "resnet_three_seeds": ("seeds: three networks averaged instead of one (3× the cost)", "resnet"),
     "mlp_bm25": ("BM25 instead of TF-IDF before the LSI (3rd place)", "mlp"),
