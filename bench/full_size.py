@@ -8,14 +8,16 @@ Three steps, each resumable (a finished one is skipped):
   Values are sparse and random around a low-rank cell state shared by inputs and targets (cell type,
   day), so the models have something to learn; the metadata follows the competition's days, donors
   and public/private split. Runs the CITE and the Multiome writer side by side (2 processes).
-* ``run``: the default workflow on those files, restricted to ridge (both tasks) and the Multiome
-  MLP (the default Multiome network) for a few epochs (``--epochs``) and one bag, on the CPU.
+* ``run``: the default workflow on those files, restricted to ridge and the MLP (both tasks, so every
+  default feature family is built) for a few epochs (``--epochs``) and one bag, on the CPU.
 * ``table``: every rule's wall time and peak RSS from its ``benchmarks/`` file, the largest peak,
   the neural models' seconds per epoch from their logs and, from those, the full run's estimate
-  (default epochs and bags), as ``key: value`` lines and a Markdown table.
+  (default epochs and bags), as ``key: value`` lines and a Markdown table. At fewer cells than the
+  competition's, the rules other than model fits are also scaled to its cells (linear in cells) and,
+  with ``bench/model_cost.py``'s full-size model fits, give the default run's estimate at full size.
 
-Run: ``.venv/bin/python bench/full_size.py all --data DIR --workdir DIR``. Here, on 2 cores: 45 GB of
-data written in 32 min, a 2 h run adding 26 GB. Smaller: ``--cite 7000 4800 --multi 10000 5500``.
+Run: ``.venv/bin/python bench/full_size.py all --data DIR --workdir DIR``: at full size, hours and
+~70 GB of disk. Smaller, at full widths: ``--cite 7000 4800 --multi 10000 5500``.
 """
 
 from __future__ import annotations
@@ -236,12 +238,34 @@ def write(args) -> None:
 
 
 def run_config(data: Path, epochs: int) -> dict:
-    """The default models restricted to ridge (both tasks) and the Multiome MLP, few epochs, one bag."""
+    """The default models restricted to ridge and the MLP (both tasks; few epochs, one bag): every feature family
+    of the default models is built (the CITE MLP reads all of the CITE ones)."""
     defaults = yaml.safe_load((REPO / "config.yaml").read_text())["models"]
     models = {name: {"modalities": []} for name in defaults}
     models["ridge"] = {"modalities": ["cite", "multi"]}
-    models["mlp"] = {"modalities": ["multi"], "params": {"epochs": epochs, "n_bags": 1}}
+    models["mlp"] = {"modalities": ["cite", "multi"], "params": {"epochs": epochs, "n_bags": 1}}
     return {"data_dir": str(data.resolve()), "models": models}
+
+
+def scaled_hours(rules: list[dict], sizes: dict[str, tuple[int, int]]) -> float:
+    """The rules other than model fits, their time scaled to the competition's cells (linear in the cells of the
+    rule's task; a rule of both tasks by all cells): what the run's non-model steps would take at full size."""
+    cells = {m: sum(s) for m, s in sizes.items()}
+    full = {m: FULL[m][0] + FULL[m][1] for m in cells}
+    total = 0.0
+    for r in rules:
+        rule, task = _rule_and_task(r["rule"])
+        if rule.startswith(("train_model", "tabnet_pretrain", "tune")):
+            continue
+        factor = full[task] / cells[task] if task else sum(full.values()) / sum(cells.values())
+        total += r["seconds"] * factor
+    return total / 3600
+
+
+def model_fit_hours() -> float | None:
+    """The default models' fits at full size, at most (``bench/model_cost.py``'s result), if measured."""
+    path = REPO / "bench" / "results" / "model_cost.json"
+    return json.loads(path.read_text())["results"]["default_total_h"] if path.exists() else None
 
 
 def run(args) -> None:
@@ -337,8 +361,13 @@ def table_step(args) -> None:
         if "default_epochs" in n:
             print(f"{n['log']}: default {n['default_epochs']} epochs x {n['default_bags']} bags, "
                   f"at most {n['default_hours_at_most']:.1f} h on this CPU")
+    non_model, fits = scaled_hours(rules, sizes_from(args)), model_fit_hours()
+    print(f"non_model_rules_scaled_to_full_size_h: {non_model:.2f}")
+    if fits is not None:
+        print(f"default_run_at_full_size_h: {non_model + fits:.2f} (model fits at most {fits:.2f}, model_cost.json)")
     results = {"rules": rules, "networks": nets, "write": _stats(Path(args.data) / WRITE_STATS),
-               "run": _stats(work / RUN_STATS), "sizes": sizes_from(args), "epochs": args.epochs}
+               "run": _stats(work / RUN_STATS), "sizes": sizes_from(args), "epochs": args.epochs,
+               "non_model_scaled_h": non_model, "model_fits_h": fits}
     config = {k: v for k, v in vars(args).items() if k != "part"}
     print("\n" + render(json.loads(save("full_size", results, config).read_text())))
 
@@ -376,6 +405,14 @@ def render(doc: dict, part: str | None = None) -> str:
         bound = (f"; at the default {n['default_epochs']} epochs × {n['default_bags']} bags at most "
                  f"{n['default_hours_at_most']:.1f} h on this CPU" if "default_epochs" in n else "")
         facts.append(f"`{n['log']}`: {n['networks']} networks, {n['seconds'] / n['epochs']:.1f} s per epoch{bound}")
+    if res.get("non_model_scaled_h") is not None and tuple(map(tuple, res["sizes"].values())) != tuple(
+            f[:2] for f in FULL.values()):
+        facts.append(f"the rules other than model fits, scaled to the competition's cells (linear in cells), "
+                     f"{res['non_model_scaled_h']:.1f} h")
+    if res.get("model_fits_h") is not None:
+        facts.append(f"with the default models' fits at full size (at most {res['model_fits_h']:.1f} h, "
+                     f"`bench/model_cost.py`) the default run at full size is at most "
+                     f"{res['non_model_scaled_h'] + res['model_fits_h']:.1f} h on this CPU")
     summary = ("; ".join(facts) + ".") if facts else ""
     sizes = ", ".join(f"{m} {a:,} + {b:,} cells" for m, (a, b) in res["sizes"].items())
     return "\n\n".join(x for x in (text, summary, footer(doc, sizes)) if x)
