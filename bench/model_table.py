@@ -396,15 +396,34 @@ def goal_table(doc: dict) -> str:
     return table(head, rows) + "\n\n" + footer(doc, "private-day score (real data: the test cells)")
 
 
+def summary_table(doc: dict) -> str:
+    """Per set, both tasks on one row: the best of the field's simple methods and the default blend with its lead
+    (the README's short form of the goal table)."""
+    rows = []
+    for name, r in doc["results"]["sets"].items():
+        cells = []
+        for m in TASKS:
+            g = goal(r, m)
+            cells += [f"{r[m]['private'][g['best_simple']]:.4f} ({g['best_simple']})",
+                      f"{r[m]['private']['blend']:.4f} ({g['lead']:+.4f})"]
+        rows.append([name, *cells])
+    head = ["set", "CITE: best of ridge/knn/krr", f"CITE: blend (lead; asked +{MARGIN['cite']})",
+            "Multiome: best of ridge/knn/krr", f"Multiome: blend (lead; asked +{MARGIN['multi']})"]
+    return table(head, rows) + "\n\n" + footer(doc, "private-day score (real data: the test cells)")
+
+
 def render(doc: dict, part: str | None = None) -> str:
     """One task's table (``part``: cite or multi): CV / private of every model on every set; ``goal``: the
-    blends' lead over the field's simple methods."""
+    blends' lead over the field's simple methods (``summary``: the default blend's only, both tasks a row)."""
     if part == "goal":
         return goal_table(doc)
     if part == "ideas":
         return idea_table(doc)
+    if part == "summary":
+        return summary_table(doc)
     if part not in TASKS:
-        raise ValueError(f"model_table renders one task ({' or '.join(TASKS)}) or the goal, not {part!r}")
+        raise ValueError(f"model_table renders one task ({' or '.join(TASKS)}), the goal, its summary or the ideas, "
+                         f"not {part!r}")
     res = doc["results"]
     lines = model_rows(res["sets"], part, res["defaults"])
     for blend in BLENDS:
