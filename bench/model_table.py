@@ -437,6 +437,21 @@ def render(doc: dict, part: str | None = None) -> str:
     return "\n".join(lines) + "\n\n" + footer(doc, note)
 
 
+def merged(path: Path, results: dict[str, dict]) -> dict[str, dict]:
+    """The sets of an earlier invocation's ``results.json`` (the same commit only) with these, these winning."""
+    from record import run_commit
+
+    now = run_commit()
+    for r in results.values():
+        r["commit"] = now
+    earlier = json.loads(path.read_text()) if path.exists() else {}
+    kept = {n: r for n, r in earlier.items() if n not in results and r.get("commit") == now}
+    dropped = sorted(set(earlier) - set(results) - set(kept))
+    if dropped:
+        print(f"not merged (another commit): {', '.join(dropped)}")
+    return {**kept, **results}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sets", nargs="+", default=["11:1200", "12:1600", "13:2000", "14:10000:wide"],
@@ -446,6 +461,8 @@ def main() -> None:
                     help="the shared real data folder ('' to skip)")
     ap.add_argument("--workdir", default=str(REPO / "bench" / "out" / "model_table"))
     ap.add_argument("--cores", type=int, default=2)
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the other sets of the workdir's results.json (run at the same commit) beside these")
     args = ap.parse_args()
     results: dict[str, dict] = {}
     for spec in args.sets:
@@ -469,6 +486,7 @@ def main() -> None:
                 g = goal(r, m, blend)
                 print(f"{key}_{m}_{blend}_private_lead_over_{g['best_simple']}: {g['lead']:+.4f} "
                       f"(goal +{g['margin']}: {'met' if g['lead'] >= g['margin'] else 'not met'})")
+    results = merged(Path(args.workdir) / "results.json", results) if args.merge else results
     defaults = sorted(default_models())
     for m in TASKS:
         print(f"\n{m}: CV / private (private: hidden private-day targets; real data: the test cells)\n")
