@@ -52,9 +52,16 @@ sys.path.insert(0, str(REPO / "bench"))
 from record import footer, save, table  # noqa: E402
 
 TASKS = ("cite", "multi")
-# The blends after the default one: (name, models added, models left out, ensemble settings), each an
-# ensemble-only rerun.
-BLEND_PASSES = (("blend_no_krr", (), ("krr",), {}),
+
+
+def default_models() -> dict:
+    """The default models of config.yaml."""
+    return yaml.safe_load((REPO / "config.yaml").read_text())["models"]
+
+
+# The blends after the default one, each an ensemble-only rerun: the blend without each default model (what that
+# member adds), then the blend with options. (name, models added, models left out, ensemble settings)
+BLEND_PASSES = (*((f"blend_no_{n}", (), (n,), {}) for n in sorted(default_models())),
                 ("blend_knn", ("knn",), (), {}),
                 ("blend_day_out", (), (), {"fit_on": "day_out"}),
                 ("blend_stack", (), (), {"method": "stack"}))
@@ -63,16 +70,13 @@ CODES = 256
 CODES_TAG = f"codes{CODES}"
 LABELS = {"mean_baseline": "training mean profile", "best_single_holdout": "best single model, held-out halves",
           "blend": "default blend",
-          "blend_no_krr": "blend without krr", "blend_knn": "blend + knn", "blend_day_out": "blend, day-out weights",
+          **{f"blend_no_{n}": f"blend without {n}" for n in sorted(default_models())},
+          "blend_knn": "blend + knn", "blend_day_out": "blend, day-out weights",
           "blend_stack": "blend, stacked per target", f"blend_{CODES_TAG}": f"blend, {CODES} Multiome target codes"}
 BLENDS = ("blend",) + tuple(name for name, *_ in BLEND_PASSES) + (f"blend_{CODES_TAG}",)
+GOAL_BLENDS = tuple(b for b in BLENDS if not b.startswith("blend_no_"))  # the blends the goal is read on
 SIMPLE = ("ridge", "knn", "krr")  # the field's simple methods the blend must beat (issue 25's goal)
 MARGIN = {"cite": 0.01, "multi": 0.005}
-
-
-def default_models() -> dict:
-    """The default models of config.yaml."""
-    return yaml.safe_load((REPO / "config.yaml").read_text())["models"]
 
 
 # Simulated widths (inputs, targets) per task: small sets, and competition-like ones (~140 proteins from
@@ -167,8 +171,12 @@ def blend_cv(workdir: Path, modality: str) -> float:
     return json.loads((workdir / "results" / modality / "ensemble" / "metrics.json").read_text())["cv_pearson_holdout"]
 
 
-def blend_as_asked(workdir: Path, modality: str, ensemble: dict) -> bool:
-    """Whether the blend was fit as ``ensemble`` asks (day-out weights fall back to OOF cells on a single day)."""
+def blend_as_asked(workdir: Path, modality: str, left_out: tuple[str, ...], ensemble: dict) -> bool:
+    """Whether the blend was fit as asked: the models left out are members on this task, and ``ensemble``'s
+    settings held (day-out weights fall back to OOF cells on a single day)."""
+    models = default_models()
+    if any(modality not in models[n]["modalities"] for n in left_out):
+        return False
     fit_on = json.loads((workdir / "results" / modality / "ensemble" / "metrics.json").read_text())["fit_on"]
     return ensemble.get("fit_on", fit_on) == fit_on
 
@@ -264,7 +272,7 @@ def simulated(workdir: Path, seed: int, cells: int, cores: int, width: str = "na
     for name, added, left_out, ensemble in BLEND_PASSES:
         rerun_blend(workdir, path, cores, name, added, left_out, ensemble)
         for m in TASKS:
-            if not blend_as_asked(workdir, m, ensemble):
+            if not blend_as_asked(workdir, m, left_out, ensemble):
                 continue
             blend = workdir / "results" / m / "ensemble" / "test.h5ad"
             out[m]["private"][name] = private_scores(workdir, m, {"blend": blend})["blend"]
@@ -292,7 +300,7 @@ def real(workdir: Path, data: Path, cores: int) -> dict:
         rerun_blend(workdir, path, cores, name, added, left_out, ensemble)
         score = json.loads((workdir / "results" / "score.json").read_text())
         for m in TASKS:
-            if not blend_as_asked(workdir, m, ensemble):
+            if not blend_as_asked(workdir, m, left_out, ensemble):
                 continue
             out[m]["private"][name] = score[m]["pearson"]
             out[m]["cv"][name] = blend_cv(workdir, m) if blend_cv_comparable(ensemble) else None
@@ -385,7 +393,7 @@ def goal_table(doc: dict) -> str:
     """Per set and task: the private score of the best of the field's simple methods, and of each blend with its
     lead over it, beside the lead asked for (issue 25's goal)."""
     sets = doc["results"]["sets"]
-    blends = [b for b in BLENDS if any(b in r[m]["private"] for r in sets.values() for m in TASKS)]
+    blends = [b for b in GOAL_BLENDS if any(b in r[m]["private"] for r in sets.values() for m in TASKS)]
     rows = []
     for name, r in sets.items():
         for m in TASKS:
@@ -412,6 +420,32 @@ def summary_table(doc: dict) -> str:
     return table(head, rows) + "\n\n" + footer(doc, "private-day score (real data: the test cells)")
 
 
+def full_size_hours() -> dict[tuple[str, str], float]:
+    """Per (model, task): its whole run's fits at the competition's size, at most (``bench/model_cost.py``)."""
+    path = REPO / "bench" / "results" / "model_cost.json"
+    cases = json.loads(path.read_text())["results"]["cases"] if path.exists() else []
+    return {(c["model"], c["task"]): c["estimate_s"] / 3600 for c in cases}
+
+
+def member_table(doc: dict) -> str:
+    """Per default model and task: what it adds to the blend (the blend's private score minus the blend's without
+    it) on each set, beside what it costs at full size: a default that costs hours must earn them."""
+    sets, hours = doc["results"]["sets"], full_size_hours()
+    rows = []
+    for n in doc["results"]["defaults"]:
+        for m in TASKS:
+            leads = [r[m]["private"]["blend"] - r[m]["private"][f"blend_no_{n}"]
+                     if f"blend_no_{n}" in r[m]["private"] else None for r in sets.values()]
+            if all(v is None for v in leads):
+                continue
+            cost = hours.get((n, m))
+            rows.append([n, m, *("–" if v is None else f"{v:+.4f}" for v in leads),
+                         "–" if cost is None else f"{cost:.2f}"])
+    head = ["model", "task", *sets, "full-size fits (h, at most; model_cost)"]
+    return table(head, rows) + "\n\n" + footer(doc, "private-day score of the default blend minus the blend's "
+                                                    "without the model (real data: the test cells)")
+
+
 def render(doc: dict, part: str | None = None) -> str:
     """One task's table (``part``: cite or multi): CV / private of every model on every set; ``goal``: the
     blends' lead over the field's simple methods (``summary``: the default blend's only, both tasks a row)."""
@@ -421,12 +455,14 @@ def render(doc: dict, part: str | None = None) -> str:
         return idea_table(doc)
     if part == "summary":
         return summary_table(doc)
+    if part == "members":
+        return member_table(doc)
     if part not in TASKS:
-        raise ValueError(f"model_table renders one task ({' or '.join(TASKS)}), the goal, its summary or the ideas, "
-                         f"not {part!r}")
+        raise ValueError(f"model_table renders one task ({' or '.join(TASKS)}), the goal, its summary, the ideas "
+                         f"or the members, not {part!r}")
     res = doc["results"]
     lines = model_rows(res["sets"], part, res["defaults"])
-    for blend in BLENDS:
+    for blend in GOAL_BLENDS:
         leads = [goal(r, part, blend) for r in res["sets"].values() if blend in r[part]["private"]]
         if leads:
             lines.append(f"| {LABELS.get(blend, blend)}: private lead over the best of ridge/knn/krr"
@@ -454,7 +490,7 @@ def merged(path: Path, results: dict[str, dict]) -> dict[str, dict]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sets", nargs="+", default=["11:1200", "12:1600", "13:2000", "14:10000:wide"],
+    ap.add_argument("--sets", nargs="+", default=["12:1600", "13:2000", "14:10000:wide"],
                     help="simulated sets as seed:training cells per task[:wide] (test cells: half; wide: "
                          "competition-like widths, WIDTHS)")
     ap.add_argument("--real", default=str(REPO.parent / "shared" / "data" / "real"),

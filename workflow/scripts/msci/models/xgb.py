@@ -38,7 +38,7 @@ class XGBoostRegressor(RegressorMixin, BaseEstimator):
     per-cell Pearson has not improved for ``early_stopping_rounds`` rounds and the best round predicts.
     """
 
-    def __init__(self, objective: str = "pearson", n_estimators: int = 300, learning_rate: float = 0.3,
+    def __init__(self, objective: str = "pearson", n_estimators: int = 200, learning_rate: float = 0.3,
                  max_depth: int = 6, multi_strategy: str = "multi_output_tree", min_child_weight: float = 1.0,
                  reg_lambda: float = 1.0, subsample: float = 1.0, colsample_bytree: float = 1.0,
                  max_bin: int = 64, early_stopping_rounds: int | None = 5, n_jobs: int | None = None,
