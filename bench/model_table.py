@@ -77,6 +77,7 @@ BLENDS = ("blend",) + tuple(name for name, *_ in BLEND_PASSES) + (f"blend_{CODES
 GOAL_BLENDS = tuple(b for b in BLENDS if not b.startswith("blend_no_"))  # the blends the goal is read on
 SIMPLE = ("ridge", "knn", "krr")  # the field's simple methods the blend must beat (issue 25's goal)
 MARGIN = {"cite": 0.01, "multi": 0.005}
+SETS = ("12:1600", "13:2000", "14:10000:wide")  # seed:training cells per task[:wide]; never the demo's seed 0
 
 
 # Simulated widths (inputs, targets) per task: small sets, and competition-like ones (~140 proteins from
@@ -252,13 +253,25 @@ def best_single_private(private: dict[str, float], chosen: list[str]) -> float:
     return float(np.mean([private[n] for n in chosen]))
 
 
+def set_sizes(cells: int, width: str) -> dict[str, dict[str, int]]:
+    """The simulator's sizes per task of a set: ``cells`` training cells, half as many test cells."""
+    return {m: {"n_train": cells, "n_test": cells // 2, "n_inputs": i, "n_targets": t}
+            for m, (i, t) in WIDTHS[width].items()}
+
+
+def parse_set(spec: str) -> tuple[str, str, int, int, str]:
+    """``seed:cells[:wide]`` → the set's name, its workdir folder, seed, training cells and width."""
+    seed, cells, width = (spec + ":narrow").split(":")[:3]
+    name = f"seed {seed}, {cells} cells" + (", wide" if width == "wide" else "")
+    folder = f"seed{seed}_{cells}" + ("_wide" if width == "wide" else "")
+    return name, folder, int(seed), int(cells), width
+
+
 def simulated(workdir: Path, seed: int, cells: int, cores: int, width: str = "narrow") -> dict:
     from validation_claim import private_scores
 
     workdir.mkdir(parents=True, exist_ok=True)
-    sizes = {m: {"n_train": cells, "n_test": cells // 2, "n_inputs": i, "n_targets": t}
-             for m, (i, t) in WIDTHS[width].items()}
-    config = with_extras({"demo": {"seed": seed, **sizes}}, wide=width == "wide")
+    config = with_extras({"demo": {"seed": seed, **set_sizes(cells, width)}}, wide=width == "wide")
     path = workdir / "table.yaml"
     path.write_text(yaml.safe_dump(config))
     seconds = run(workdir, path, cores)
@@ -394,14 +407,21 @@ def goal_table(doc: dict) -> str:
     lead over it, beside the lead asked for (issue 25's goal)."""
     sets = doc["results"]["sets"]
     blends = [b for b in GOAL_BLENDS if any(b in r[m]["private"] for r in sets.values() for m in TASKS)]
+    oracle = oracle_scores()
     rows = []
     for name, r in sets.items():
         for m in TASKS:
             private, best = r[m]["private"], goal(r, m)["best_simple"]
             cells = [f"{private[b]:.4f} ({goal(r, m, b)['lead']:+.4f})" if b in private else "–" for b in blends]
-            rows.append([name, m, f"{private[best]:.4f} ({best})", *cells, f"+{MARGIN[m]}"])
-    head = ["set", "task", "best of ridge/knn/krr", *(f"{LABELS.get(b, b)} (lead)" for b in blends), "lead asked"]
-    return table(head, rows) + "\n\n" + footer(doc, "private-day score (real data: the test cells)")
+            top = oracle.get(name, {}).get(m)
+            rows.append([name, m, f"{private[best]:.4f} ({best})",
+                         "–" if top is None else f"{top:.4f} ({top - private[best]:+.4f})", *cells, f"+{MARGIN[m]}"])
+    head = ["set", "task", "best of ridge/knn/krr", "oracle (headroom)",
+            *(f"{LABELS.get(b, b)} (lead)" for b in blends), "lead asked"]
+    return table(head, rows) + "\n\n" + footer(doc, "private-day score (real data: the test cells); oracle: each "
+                                                    "cell's expected targets given its simulated state "
+                                                    "(`bench/ceiling.py`, its own run), above the best simple "
+                                                    "method by the headroom")
 
 
 def summary_table(doc: dict) -> str:
@@ -418,6 +438,13 @@ def summary_table(doc: dict) -> str:
     head = ["set", "CITE: best of ridge/knn/krr", f"CITE: blend (lead; asked +{MARGIN['cite']})",
             "Multiome: best of ridge/knn/krr", f"Multiome: blend (lead; asked +{MARGIN['multi']})"]
     return table(head, rows) + "\n\n" + footer(doc, "private-day score (real data: the test cells)")
+
+
+def oracle_scores() -> dict[str, dict[str, float]]:
+    """Per simulated set and task: the most the set allows (``bench/ceiling.py``'s oracle), where measured."""
+    path = REPO / "bench" / "results" / "ceiling.json"
+    sets = json.loads(path.read_text())["results"]["sets"] if path.exists() else {}
+    return {name: {m: scores["oracle"] for m, scores in r.items()} for name, r in sets.items()}
 
 
 def full_size_hours() -> dict[tuple[str, str], float]:
@@ -490,7 +517,7 @@ def merged(path: Path, results: dict[str, dict]) -> dict[str, dict]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sets", nargs="+", default=["12:1600", "13:2000", "14:10000:wide"],
+    ap.add_argument("--sets", nargs="+", default=list(SETS),
                     help="simulated sets as seed:training cells per task[:wide] (test cells: half; wide: "
                          "competition-like widths, WIDTHS)")
     ap.add_argument("--real", default=str(REPO.parent / "shared" / "data" / "real"),
@@ -502,10 +529,8 @@ def main() -> None:
     args = ap.parse_args()
     results: dict[str, dict] = {}
     for spec in args.sets:
-        seed, cells, width = (spec + ":narrow").split(":")[:3]
-        name = f"seed {seed}, {cells} cells" + (", wide" if width == "wide" else "")
-        folder = f"seed{seed}_{cells}" + ("_wide" if width == "wide" else "")
-        results[name] = simulated(Path(args.workdir) / folder, int(seed), int(cells), args.cores, width)
+        name, folder, seed, cells, width = parse_set(spec)
+        results[name] = simulated(Path(args.workdir) / folder, seed, cells, args.cores, width)
         print(f"{folder}_workflow_seconds: {results[name]['seconds']:.0f}", flush=True)
     if args.real and Path(args.real).is_dir():
         results["real data"] = real(Path(args.workdir) / "real", Path(args.real), args.cores)

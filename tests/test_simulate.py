@@ -83,3 +83,25 @@ def test_private_day_cells_are_shifted_from_training_cells(tiny_data):
     y = np.r_[np.zeros(len(tr)), np.ones(len(private))]
     p = cross_val_predict(LogisticRegression(C=0.1, max_iter=500), X, y, cv=3, method="predict_proba")[:, 1]
     assert roc_auc_score(y, p) > 0.7
+
+
+def test_oracle_knows_the_hidden_targets_cells_and_beats_the_mean_profile(tiny_data):
+    from conftest import tiny_config
+
+    from msci.metrics import row_pearson
+    from msci.simulate import simulated_truth
+
+    _, hidden = tiny_data
+    truths = simulated_truth(tiny_config(), draws=8)
+    for m, t in truths.items():
+        truth = _read(hidden, f"test_{m}_targets")
+        test = (t.cells["split"] == "test").to_numpy()
+        assert list(t.cells["cell_id"][test]) == list(truth.index)  # the files' test cells, their draws unchanged
+        np.testing.assert_array_equal(t.targets[test], truth.to_numpy())
+        assert t.expected.shape == t.targets.shape and len(t.state) == len(t.cells)
+        y = t.targets[test]
+        mean_profile = row_pearson(y, np.broadcast_to(y.mean(0), y.shape)).mean()
+        assert row_pearson(y, t.expected[test]).mean() > mean_profile + 0.02
+    cite = truths["cite"]
+    residual = (cite.targets - cite.expected).std()
+    assert 0.2 < residual < 0.35  # only the proteins' and isotypes' measurement noise is left

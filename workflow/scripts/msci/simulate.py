@@ -156,8 +156,9 @@ def _loadings(rng: np.random.Generator, n: int, scale: float, density: float = 0
     return w * (rng.random((n, LATENT_DIM)) < density)
 
 
-def simulate_cite(rng: np.random.Generator, world: dict, size: ModalitySize):
-    """CITE-seq: RNA (normalised log1p) → surface proteins (dsb-like, can be negative)."""
+def simulate_cite(rng: np.random.Generator, world: dict, size: ModalitySize, truth: dict | None = None):
+    """CITE-seq: RNA (normalised log1p) → surface proteins (dsb-like, can be negative); ``truth`` gets each
+    cell's latent state and noiseless targets (``state``, ``expected``) and draws nothing more."""
     cells = _cells(rng, "cite", size)
     types, z, quality = _latent(rng, world, cells["day"].to_numpy(), cells["donor"].to_numpy())
     n_iso = min(len(ISOTYPES), max(1, size.n_targets // 12))
@@ -176,10 +177,14 @@ def simulate_cite(rng: np.random.Generator, world: dict, size: ModalitySize):
     # as in real data, where the mean profile alone correlates well with most cells).
     level = rng.normal(1.5, 1.5, n_prot)
     amplitude = rng.lognormal(0.0, 0.4, n_prot)
-    prot = (level + amplitude * (1.4 * _softplus(2.0 * h - 1.0) + 0.8 * np.tanh(z @ b.T) * np.tanh(1.5 * z @ c.T)
-                                 - 0.8) + background + 0.3 * rng.standard_normal(h.shape))
-    iso = background + 0.25 * rng.standard_normal((len(cells), n_iso))
-    targets = np.concatenate([prot, iso], axis=1).astype(np.float32)
+    expected = np.concatenate([level + amplitude * (1.4 * _softplus(2.0 * h - 1.0) + 0.8 * np.tanh(z @ b.T)
+                                                    * np.tanh(1.5 * z @ c.T) - 0.8) + background,
+                               np.broadcast_to(background, (len(cells), n_iso))], axis=1)
+    noise = np.concatenate([0.3 * rng.standard_normal(h.shape), 0.25 * rng.standard_normal((len(cells), n_iso))],
+                           axis=1)
+    targets = (expected + noise).astype(np.float32)
+    if truth is not None:
+        truth.update(expected=expected.astype(np.float32), state=z)
     # Genes: those encoding a protein carry its direction; mitochondrial genes follow cell quality.
     symbols, gene_dirs = [], []
     for j, (_, genes) in enumerate(proteins):
@@ -221,8 +226,9 @@ def _peaks(rng: np.random.Generator, n_peaks: int):
     return np.concatenate(names).astype(object), np.array(chrom_of, dtype=object)
 
 
-def simulate_multi(rng: np.random.Generator, world: dict, size: ModalitySize):
-    """Multiome: ATAC peaks (TF-IDF) → gene expression (log1p normalised)."""
+def simulate_multi(rng: np.random.Generator, world: dict, size: ModalitySize, truth: dict | None = None):
+    """Multiome: ATAC peaks (TF-IDF) → gene expression (log1p normalised); ``truth`` gets each cell's latent state,
+    expression rates and depth (``state``, ``log_rate``, ``depth``) and draws nothing more."""
     cells = _cells(rng, "multi", size)
     types, z, quality = _latent(rng, world, cells["day"].to_numpy(), cells["donor"].to_numpy())
     n = len(cells)
@@ -232,6 +238,8 @@ def simulate_multi(rng: np.random.Generator, world: dict, size: ModalitySize):
     base = rng.normal(-1.0, 1.0, size.n_targets)
     depth = np.exp(rng.normal(np.log(1.0 * size.n_targets), 0.35, n) + 0.15 * quality)
     targets = _lognorm(_counts(rng, base + activity, depth))
+    if truth is not None:
+        truth.update(log_rate=base + activity, depth=depth, state=z)
     # Peaks: each gene opens the peaks next to its position; others follow weak latent loadings.
     peak_names, peak_chrom = _peaks(rng, size.n_inputs)
     logit = rng.normal(-2.6, 0.6, size.n_inputs)[None, :] + z @ _loadings(rng, size.n_inputs, 0.25).T
@@ -272,6 +280,49 @@ def simulate_arrays(modality: str, size: ModalitySize, seed: int = 0):
     return cells, inputs, in_names, targets, tg_names
 
 
+def _tasks(cfg: SimulationConfig, rng: np.random.Generator, truths: dict | None = None):
+    """Each task's cells, in the order the competition files draw them from ``rng`` (one world for both tasks);
+    ``truths`` gets each task's noiseless state (see ``simulate_cite``, ``simulate_multi``)."""
+    world = _world(rng)
+    ids = _cell_ids(rng, sum(s.n_train + s.n_test for s in (cfg.cite, cfg.multi)))
+    offset = 0
+    for modality, size, sim in (("cite", cfg.cite, simulate_cite), ("multi", cfg.multi, simulate_multi)):
+        truth = None if truths is None else truths.setdefault(modality, {})
+        cells, types, inputs, in_names, targets, tg_names = sim(rng, world, size, truth)
+        cells["cell_id"] = ids[offset: offset + len(cells)]
+        offset += len(cells)
+        yield modality, cells, types, inputs, in_names, targets, tg_names
+
+
+@dataclass
+class Truth:
+    """One task's simulated cells (``cell_id``, ``split``, ``day``) with their targets, each one's latent state and
+    its expected targets given that state."""
+
+    cells: pd.DataFrame
+    targets: np.ndarray
+    state: np.ndarray
+    expected: np.ndarray
+
+
+def simulated_truth(config: SimulationConfig, draws: int = 16, seed: int = 0) -> dict[str, Truth]:
+    """Per task, the cells of ``simulate_competition``'s files and what a model that knew each cell's simulated
+    state would predict: its noiseless targets (Multiome: the mean of ``draws`` fresh count draws at its rates and
+    depth, from ``seed``). The score of that oracle is the most a set allows."""
+    truths: dict = {}
+    out = {}
+    for modality, cells, _, _, _, targets, _ in _tasks(config, np.random.default_rng(config.seed), truths):
+        truth = truths[modality]
+        if modality == "cite":
+            expected = truth["expected"]
+        else:
+            rng = np.random.default_rng(seed)
+            expected = np.mean([_lognorm(_counts(rng, truth["log_rate"], truth["depth"])) for _ in range(draws)],
+                               axis=0)
+        out[modality] = Truth(cells[["cell_id", "split", "day"]], targets, truth["state"], expected)
+    return out
+
+
 def _write_csv(df: pd.DataFrame, path: Path) -> None:
     with atomic_path(path) as tmp:
         df.to_csv(tmp, index=False)
@@ -289,13 +340,8 @@ def simulate_competition(out_dir: str | os.PathLike, hidden_dir: str | os.PathLi
     out.mkdir(parents=True, exist_ok=True)
     hidden.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(cfg.seed)
-    world = _world(rng)
-    ids = _cell_ids(rng, sum(s.n_train + s.n_test for s in (cfg.cite, cfg.multi)))
-    metas, truths, eval_parts, offset = [], [], [], 0
-    for modality, size, sim in (("cite", cfg.cite, simulate_cite), ("multi", cfg.multi, simulate_multi)):
-        cells, types, inputs, in_names, targets, tg_names = sim(rng, world, size)
-        cells["cell_id"] = ids[offset: offset + len(cells)]
-        offset += len(cells)
+    metas, truths, eval_parts = [], [], []
+    for modality, cells, types, inputs, in_names, targets, tg_names in _tasks(cfg, rng):
         tr = (cells["split"] == "train").to_numpy()
         ct = np.array(CELL_TYPES, dtype=object)[types]
         metas.append(pd.DataFrame({"cell_id": cells["cell_id"], "day": cells["day"], "donor": cells["donor"],
