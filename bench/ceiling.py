@@ -6,7 +6,8 @@ from the same state through noisy counts. Per set and task this prints the priva
 per-cell Pearson on the private-day test cells, every target, as ``model_table`` scores the models) of
 
 * ``oracle`` — each cell's expected targets given its state (Multiome: the mean of fresh count draws at
-  its rates and depth, ``msci.simulate.simulated_truth``): the most the set allows;
+  its rates and sequencing depth, ``msci.simulate.simulated_truth``): a reference above what any model
+  of the inputs can expect to reach;
 * ``state_krr`` — kernel ridge trained on the training cells' true states (standardised) and targets,
   its length scale and ridge chosen by 3-fold CV on training cells: what a model reaches when it
   knows the state exactly but must learn the state → targets map from the training cells.

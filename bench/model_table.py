@@ -17,19 +17,21 @@ next to ridge (the TruncatedSVD + ridge baseline) and the mean-prediction baseli
 predicted as the training cells' mean profile; its CV uses the other folds' mean). It then does the
 same on the shared real data through the own-data path (``bench/own_data.py``; there ``private`` is
 the score on the held-out test cells). Extra models are trained but not blended in the default
-blend; more passes per set (only the ensemble and what follows it rerun) blend without krr
-(``blend_no_krr``), with knn (``blend_knn``), with the weights fit on the day-out cells, the
-latest training day as predicted by the models trained without it (``blend_day_out``), and stacked target by
-target (``blend_stack``: each target's own mix of the models, fit on their OOF predictions); each blend's
-private lead over the best of ridge, knn and krr is printed against issue 25's goal (+0.01 CITE,
-+0.005 Multiome). Run again on the same ``--workdir``, only what changed reruns.
+blend; more passes per set (only the ensemble and what follows it rerun) blend without each default
+model in turn (``blend_no_<model>``: what that member adds, set beside its full-size cost from
+``bench/model_cost.py`` in the ``members`` table), with knn (``blend_knn``), with the weights fit on
+the day-out cells, the latest training day as predicted by the models trained without it
+(``blend_day_out``), and stacked target by target (``blend_stack``: each target's own mix of the
+models, fit on their OOF predictions); each blend's private lead over the best of ridge, knn and krr
+is printed against issue 25's goal (+0.01 CITE, +0.005 Multiome). Run again on the same
+``--workdir``, only what changed reruns.
 
 Per set, a second run (its own workdir, ``<set>_codes256``) trains the default Multiome models on
 256 target codes instead of the default's (the 4th place used 1,024); its rows are ``<model>_codes256``.
 A ``wide`` set (``14:10000:wide``) has competition-like widths (``WIDTHS``) and leaves out the ``COSTLY`` extras.
 
-Run: ``.venv/bin/python bench/model_table.py [--sets 11:1200 12:1600 13:2000 14:10000:wide]
-[--real ../shared/data/real]`` (about two hours on 2 cores).
+Run: ``.venv/bin/python bench/model_table.py [--sets 12:1600 13:2000 14:10000:wide]
+[--real ../shared/data/real]`` (hours on 2 cores; the goal table's oracle column is ``bench/ceiling.py``'s).
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow" / "scripts"))
 sys.path.insert(0, str(REPO / "bench"))
 
-from record import footer, save, table  # noqa: E402
+from record import footer, load, save, table  # noqa: E402
 
 TASKS = ("cite", "multi")
 
@@ -402,12 +404,13 @@ def idea_table(doc: dict) -> str:
     return table(head, idea_rows(doc)) + "\n\n" + footer(doc, "private-day score of the row minus its comparison's")
 
 
-def goal_table(doc: dict) -> str:
+def goal_table(doc: dict, ceiling: dict | None = None) -> str:
     """Per set and task: the private score of the best of the field's simple methods, and of each blend with its
     lead over it, beside the lead asked for (issue 25's goal)."""
     sets = doc["results"]["sets"]
     blends = [b for b in GOAL_BLENDS if any(b in r[m]["private"] for r in sets.values() for m in TASKS)]
-    oracle = oracle_scores()
+    ceiling = load("ceiling") if ceiling is None else ceiling
+    oracle = oracle_scores(ceiling)
     rows = []
     for name, r in sets.items():
         for m in TASKS:
@@ -418,10 +421,11 @@ def goal_table(doc: dict) -> str:
                          "–" if top is None else f"{top:.4f} ({top - private[best]:+.4f})", *cells, f"+{MARGIN[m]}"])
     head = ["set", "task", "best of ridge/knn/krr", "oracle (headroom)",
             *(f"{LABELS.get(b, b)} (lead)" for b in blends), "lead asked"]
-    return table(head, rows) + "\n\n" + footer(doc, "private-day score (real data: the test cells); oracle: each "
-                                                    "cell's expected targets given its simulated state "
-                                                    "(`bench/ceiling.py`, its own run), above the best simple "
-                                                    "method by the headroom")
+    note = "private-day score (real data: the test cells)"
+    if oracle:
+        note += (f"; oracle: each cell's expected targets given its simulated state, above the best simple method by "
+                 f"the headroom ({source(ceiling)})")
+    return table(head, rows) + "\n\n" + footer(doc, note)
 
 
 def summary_table(doc: dict) -> str:
@@ -440,24 +444,27 @@ def summary_table(doc: dict) -> str:
     return table(head, rows) + "\n\n" + footer(doc, "private-day score (real data: the test cells)")
 
 
-def oracle_scores() -> dict[str, dict[str, float]]:
-    """Per simulated set and task: the most the set allows (``bench/ceiling.py``'s oracle), where measured."""
-    path = REPO / "bench" / "results" / "ceiling.json"
-    sets = json.loads(path.read_text())["results"]["sets"] if path.exists() else {}
+def source(doc: dict) -> str:
+    """Where another bench's figures in a table come from: its script, commit and date."""
+    return f"`bench/{doc['bench']}.py` at commit {doc['commit']}, {doc['date'][:10]}"
+
+
+def oracle_scores(ceiling: dict | None) -> dict[str, dict[str, float]]:
+    """Per simulated set and task: the oracle's private score (``bench/ceiling.py``), where measured."""
+    sets = ceiling["results"]["sets"] if ceiling else {}
     return {name: {m: scores["oracle"] for m, scores in r.items()} for name, r in sets.items()}
 
 
-def full_size_hours() -> dict[tuple[str, str], float]:
+def model_cost_hours(cost: dict | None) -> dict[tuple[str, str], float]:
     """Per (model, task): its whole run's fits at the competition's size, at most (``bench/model_cost.py``)."""
-    path = REPO / "bench" / "results" / "model_cost.json"
-    cases = json.loads(path.read_text())["results"]["cases"] if path.exists() else []
-    return {(c["model"], c["task"]): c["estimate_s"] / 3600 for c in cases}
+    return {(c["model"], c["task"]): c["estimate_s"] / 3600 for c in (cost["results"]["cases"] if cost else [])}
 
 
-def member_table(doc: dict) -> str:
+def member_table(doc: dict, cost: dict | None = None) -> str:
     """Per default model and task: what it adds to the blend (the blend's private score minus the blend's without
     it) on each set, beside what it costs at full size: a default that costs hours must earn them."""
-    sets, hours = doc["results"]["sets"], full_size_hours()
+    cost = load("model_cost") if cost is None else cost
+    sets, hours = doc["results"]["sets"], model_cost_hours(cost)
     rows = []
     for n in doc["results"]["defaults"]:
         for m in TASKS:
@@ -465,17 +472,19 @@ def member_table(doc: dict) -> str:
                      if f"blend_no_{n}" in r[m]["private"] else None for r in sets.values()]
             if all(v is None for v in leads):
                 continue
-            cost = hours.get((n, m))
-            rows.append([n, m, *("–" if v is None else f"{v:+.4f}" for v in leads),
-                         "–" if cost is None else f"{cost:.2f}"])
-    head = ["model", "task", *sets, "full-size fits (h, at most; model_cost)"]
-    return table(head, rows) + "\n\n" + footer(doc, "private-day score of the default blend minus the blend's "
-                                                    "without the model (real data: the test cells)")
+            h = hours.get((n, m))
+            rows.append([n, m, *("–" if v is None else f"{v:+.4f}" for v in leads), "–" if h is None else f"{h:.2f}"])
+    head = ["model", "task", *sets, "full-size fits (h, at most)"]
+    note = "private-day score of the default blend minus the blend's without the model (real data: the test cells)"
+    if cost:
+        note += f"; full-size fits: {source(cost)}"
+    return table(head, rows) + "\n\n" + footer(doc, note)
 
 
 def render(doc: dict, part: str | None = None) -> str:
     """One task's table (``part``: cite or multi): CV / private of every model on every set; ``goal``: the
-    blends' lead over the field's simple methods (``summary``: the default blend's only, both tasks a row)."""
+    blends' lead over the field's simple methods (``summary``: the default blend's only, both tasks a row);
+    ``ideas``: each idea's lead over what it would replace; ``members``: what each default adds to the blend."""
     if part == "goal":
         return goal_table(doc)
     if part == "ideas":

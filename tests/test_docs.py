@@ -12,7 +12,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 BENCHES = ("scale", "xgb_objective", "target_compression", "own_data", "model_table", "cell_type_feature",
-           "validation_claim", "nn_epochs", "full_size")
+           "validation_claim", "nn_epochs", "full_size", "model_cost", "ceiling")
 
 
 def _load(name: str):
@@ -149,6 +149,9 @@ UNMEASURED = {
         "| Multiome | 1 | 0.9000 | 0.8000 | 0.9100 | 0.8800 |"),
     "nn_epochs": (_doc("nn_epochs", {"torch": "2", "gpu": None, "cpu_threads": 2,
                                      "epoch_seconds": {"mlp": {"cpu": 1.5}}}), None, "| mlp | 1.500 | – | – |"),
+    "ceiling": (_doc("ceiling", {"sets": {"seed 1, 10 cells": {m: {"oracle": 0.99, "state_krr": 0.98}
+                                                              for m in ("cite", "multi")}}, "draws": 4}),
+                None, "| seed 1, 10 cells | 0.9900 | 0.9800 | 0.9900 | 0.9800 |"),
     "full_size": (_doc("full_size", {"rules": [{"rule": "ingest/multi", "seconds": 1228.0, "peak_rss_gb": 1.34},
                                                {"rule": "submission", "seconds": 153.0, "peak_rss_gb": 2.51}],
                                      "networks": [], "write": None, "run": {"seconds": 7020},
@@ -163,3 +166,23 @@ def test_unmeasured_benches_render(name):
     text = _load(name).render(doc, part)
     assert row in text
     assert f"`python bench/{name}.py" in text and "` at commit abc1234, 2025-01-01, 2 cores" in text
+
+
+def test_model_table_sets_other_benches_figures_beside_its_own_naming_their_source():
+    """The goal table's oracle column comes from bench/ceiling.py and the members table's cost from model_cost.py:
+    each shown only where measured, its source named in the footer."""
+    table = _load("model_table")
+    s = {**_SET, "cite": {**_SET["cite"], "private": {**_SET["cite"]["private"], "krr": 0.92, "blend_no_mlp": 0.94}}}
+    doc = _doc("model_table", {"defaults": ["mlp", "ridge"], "sets": {"seed 1, 10 cells": s}})
+    ceiling = _doc("ceiling", {"sets": {"seed 1, 10 cells": {"cite": {"oracle": 0.97, "state_krr": 0.96}}}})
+    goal = table.goal_table(doc, ceiling)
+    assert "| seed 1, 10 cells | cite | 0.9200 (krr) | 0.9700 (+0.0500) | 0.9450 (+0.0250) |" in goal
+    assert "| seed 1, 10 cells | multi | 0.8900 (ridge) | – |" in goal
+    assert "`bench/ceiling.py` at commit abc1234" in goal
+    cost = _doc("model_cost", {"cases": [{"model": "mlp", "task": "cite", "estimate_s": 5400.0}]})
+    members = table.member_table(doc, cost)
+    assert "| mlp | cite | +0.0050 | 1.50 |" in members
+    assert "mlp | multi" not in members and "| ridge |" not in members  # no blend without them was measured
+    assert "`bench/model_cost.py` at commit abc1234" in members
+    assert table.parse_set("14:10000:wide") == ("seed 14, 10000 cells, wide", "seed14_10000_wide", 14, 10000, "wide")
+    assert table.set_sizes(10, "narrow")["cite"]["n_test"] == 5

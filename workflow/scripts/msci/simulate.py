@@ -280,14 +280,14 @@ def simulate_arrays(modality: str, size: ModalitySize, seed: int = 0):
     return cells, inputs, in_names, targets, tg_names
 
 
-def _tasks(cfg: SimulationConfig, rng: np.random.Generator, truths: dict | None = None):
+def _tasks(cfg: SimulationConfig, rng: np.random.Generator, states: dict | None = None):
     """Each task's cells, in the order the competition files draw them from ``rng`` (one world for both tasks);
-    ``truths`` gets each task's noiseless state (see ``simulate_cite``, ``simulate_multi``)."""
+    ``states`` gets each task's noiseless state (see ``simulate_cite``, ``simulate_multi``)."""
     world = _world(rng)
     ids = _cell_ids(rng, sum(s.n_train + s.n_test for s in (cfg.cite, cfg.multi)))
     offset = 0
     for modality, size, sim in (("cite", cfg.cite, simulate_cite), ("multi", cfg.multi, simulate_multi)):
-        truth = None if truths is None else truths.setdefault(modality, {})
+        truth = None if states is None else states.setdefault(modality, {})
         cells, types, inputs, in_names, targets, tg_names = sim(rng, world, size, truth)
         cells["cell_id"] = ids[offset: offset + len(cells)]
         offset += len(cells)
@@ -306,13 +306,13 @@ class Truth:
 
 
 def simulated_truth(config: SimulationConfig, draws: int = 16, seed: int = 0) -> dict[str, Truth]:
-    """Per task, the cells of ``simulate_competition``'s files and what a model that knew each cell's simulated
+    """Per task, the cells of ``simulate_competition``'s files and what an oracle that knew each cell's simulated
     state would predict: its noiseless targets (Multiome: the mean of ``draws`` fresh count draws at its rates and
-    depth, from ``seed``). The score of that oracle is the most a set allows."""
-    truths: dict = {}
+    sequencing depth, from ``seed``), a reference above anything a model of the inputs can expect to reach."""
+    states: dict = {}
     out = {}
-    for modality, cells, _, _, _, targets, _ in _tasks(config, np.random.default_rng(config.seed), truths):
-        truth = truths[modality]
+    for modality, cells, _, _, _, targets, _ in _tasks(config, np.random.default_rng(config.seed), states):
+        truth = states[modality]
         if modality == "cite":
             expected = truth["expected"]
         else:
