@@ -9,6 +9,7 @@ import pytest
 from sklearn.base import clone
 from sklearn.utils import estimator_checks as checks
 
+from msci.metrics import mean_row_pearson
 from msci.models.architectures import CNN1D, MLP, ResNetMLP
 from msci.models.linear import RidgeRegressor
 from msci.models.nn import CNN1DRegressor, MLPRegressor, NeuralRegressor, ResNetRegressor
@@ -100,6 +101,35 @@ def test_kernel_ridge_beyond_max_exact_is_nystroem_and_with_every_cell_as_landma
     approx.save(str(tmp_path / "nystroem"))
     again = REGISTRY["krr"].load(str(tmp_path / "nystroem"), approx.get_params())
     np.testing.assert_array_equal(again.predict(X[60:]), approx.predict(X[60:]))
+
+
+def test_kernel_ridge_leave_one_out_scores_equal_refitting_without_each_cell():
+    from sklearn.kernel_ridge import KernelRidge
+
+    from msci.metrics import row_pearson
+    from msci.models.kernel import loo_scores
+
+    rng = np.random.default_rng(9)
+    Z, y = rng.normal(size=(25, 4)), rng.normal(size=(25, 5))
+    scores = loo_scores(Z, y, [1.5, 4.0], [0.1, 1.0])
+    for (length_scale, alpha), score in scores.items():
+        loo = np.stack([KernelRidge(alpha=alpha, kernel="rbf", gamma=1 / (2 * length_scale ** 2))
+                        .fit(np.delete(Z, i, 0), np.delete(y, i, 0)).predict(Z[i:i + 1])[0] for i in range(len(Z))])
+        assert score == pytest.approx(row_pearson(y, loo).mean(), abs=1e-8)
+
+
+def test_tuned_kernel_ridge_picks_its_width_on_training_cells_and_beats_a_wrong_fixed_one():
+    rng = np.random.default_rng(10)
+    X = rng.normal(size=(300, 40)).astype(np.float32)
+    Y = np.tanh(X[:, :8] @ rng.normal(size=(8, 6))).astype(np.float32)
+    tuned = make_model("krr", {"tune": True, "length_scale": 100.0}).fit(X[:200], Y[:200])
+    fixed = make_model("krr", {"length_scale": 100.0}).fit(X[:200], Y[:200])
+    assert tuned.length_scale_ != 100.0 and tuned.fit_info_ == {"length_scale": tuned.length_scale_,
+                                                                "alpha": tuned.alpha_}
+    score = {name: mean_row_pearson(Y[200:], m.predict(X[200:])) for name, m in (("tuned", tuned), ("fixed", fixed))}
+    assert score["tuned"] > score["fixed"] + 0.02
+    again = make_model("krr", {"tune": True, "length_scale": 100.0}).fit(X[:200], Y[:200])
+    assert (again.length_scale_, again.alpha_) == (tuned.length_scale_, tuned.alpha_)
 
 
 def test_nystroem_ridge_summed_over_row_blocks_equals_a_ridge_on_the_whole_map():
