@@ -85,7 +85,7 @@ GOAL_BLENDS = tuple(b for b in BLENDS if not b.startswith("blend_no_"))  # the b
 # The field's simple methods the blend must beat (issue 25's goal): kernel ridge with its width picked by
 # leave-one-out (the default krr) and with Guanlab's fixed one.
 SIMPLE = ("ridge", "knn", "krr", "krr_fixed")
-SIMPLE_LABEL = "ridge/knn/krr/krr_fixed and Guanlab's as published"
+SIMPLE_LABEL = "ridge/knn/krr/krr_fixed and bench/guanlab.py's kernel ridges"
 MARGIN = {"cite": 0.01, "multi": 0.005}
 SETS = ("12:1600", "13:2000", "14:10000:wide")  # seed:training cells per task[:wide]; never the demo's seed 0
 
@@ -473,7 +473,8 @@ def summary_table(doc: dict, guanlab: dict | None = None) -> str:
 def simple_note(guanlab: dict | None) -> str:
     """What the best simple method is the best of, and where the published Guanlab figures come from."""
     note = f"best simple method: the best of {SIMPLE_LABEL}"
-    return note + (f" (guanlab, guanlab_bagged: Guanlab's kernel ridge as published, {source(guanlab)})"
+    return note + (f" (guanlab, guanlab_bagged: Guanlab's kernel ridge as published; svd_fixed, svd_tuned: its kernel "
+                   f"on the workflow's svd features; {source(guanlab)})"
                    if guanlab else "")
 
 
