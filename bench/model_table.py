@@ -374,7 +374,7 @@ def model_rows(results: dict[str, dict], modality: str, defaults: list[str]) -> 
 
 # Ideas tried beside the defaults: the row's model or blend → (the idea, what it is compared with).
 IDEAS = {
-    "krr": ("the field's kernel ridge (Guanlab) as a model", "ridge"),
+    "krr": ("the field's kernel ridge (Guanlab), its width picked by leave-one-out, as a model", "ridge"),
     "knn": ("the field's KNN regression as a model", "ridge"),
     "krr_bagged": ("Guanlab's bagging: kernel ridges on halves of the donor × day batches", "krr"),
     "ridge_centred": ("per-day batch correction: each day's median subtracted from the SVD components (2nd place)",
