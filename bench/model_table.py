@@ -19,7 +19,8 @@ same on the shared real data through the own-data path (``bench/own_data.py``; t
 the score on the held-out test cells). Extra models are trained but not blended in the default
 blend; more passes per set (only the ensemble and what follows it rerun) blend without each default
 model in turn (``blend_no_<model>``: what that member adds, set beside its full-size cost from
-``bench/model_cost.py`` in the ``members`` table), with knn (``blend_knn``), with the weights fit on
+``bench/model_cost.py`` in the ``members`` table), with knn or XGBoost (``blend_knn``, ``blend_xgboost``:
+what they would add, in the same table), with the weights fit on
 the day-out cells, the latest training day as predicted by the models trained without it
 (``blend_day_out``), stacked target by target (``blend_stack``: each target's own mix of the
 models, fit on their OOF predictions), and with kernel ridge at Guanlab's fixed length scale and alpha
@@ -64,10 +65,13 @@ def default_models() -> dict:
     return yaml.safe_load((REPO / "config.yaml").read_text())["models"]
 
 
+# Optional models the blend is measured with (``blend_<model>``): the field's other simple method, and XGBoost (a
+# default until its full-size hours bought the blend about nothing); the members table shows what they would add.
+CANDIDATES = ("knn", "xgboost")
 # The blends after the default one, each an ensemble-only rerun: the blend without each default model (what that
 # member adds), then the blend with options. (name, models added, models left out, ensemble settings)
 BLEND_PASSES = (*((f"blend_no_{n}", (), (n,), {}) for n in sorted(default_models())),
-                ("blend_knn", ("knn",), (), {}),
+                *((f"blend_{n}", (n,), (), {}) for n in CANDIDATES),
                 ("blend_krr_fixed", ("krr_fixed",), ("krr",), {}),
                 ("blend_day_out", (), (), {"fit_on": "day_out"}),
                 ("blend_stack", (), (), {"method": "stack"}))
@@ -77,7 +81,8 @@ CODES_TAG = f"codes{CODES}"
 LABELS = {"mean_baseline": "training mean profile", "best_single_holdout": "best single model, held-out halves",
           "blend": "default blend",
           **{f"blend_no_{n}": f"blend without {n}" for n in sorted(default_models())},
-          "blend_knn": "blend + knn", "blend_krr_fixed": "blend, krr with Guanlab's fixed width",
+          **{f"blend_{n}": f"blend + {n}" for n in CANDIDATES},
+          "blend_krr_fixed": "blend, krr with Guanlab's fixed width",
           "blend_day_out": "blend, day-out weights",
           "blend_stack": "blend, stacked per target", f"blend_{CODES_TAG}": f"blend, {CODES} Multiome target codes"}
 BLENDS = ("blend",) + tuple(name for name, *_ in BLEND_PASSES) + (f"blend_{CODES_TAG}",)
@@ -390,6 +395,7 @@ IDEAS = {
     "ridge_bm25": ("BM25 instead of TF-IDF before the LSI (3rd place)", "ridge_lsi"),
     "blend": ("kernel ridge in the blend (a default)", "blend_no_krr"),
     "blend_knn": ("KNN in the blend", "blend"),
+    "blend_xgboost": ("XGBoost in the blend (a default until this measurement: most of the full-size hours)", "blend"),
     "krr_fixed": ("Guanlab's fixed length scale and alpha instead of leave-one-out's (the default's)", "krr"),
     "blend_krr_fixed": ("Guanlab's fixed length scale and alpha in the blend's kernel ridge", "blend"),
     "blend_day_out": ("blend weights fit on the held-out latest training day (ensemble.fit_on: day_out)", "blend"),
@@ -494,22 +500,32 @@ def model_cost_hours(cost: dict | None) -> dict[tuple[str, str], float]:
     return {(c["model"], c["task"]): c["estimate_s"] / 3600 for c in (cost["results"]["cases"] if cost else [])}
 
 
+def member_leads(sets: dict, task: str, with_: str, without: str) -> list[float | None]:
+    """Per set: the private score of blend ``with_`` minus blend ``without`` (None where either is missing)."""
+    return [r[task]["private"][with_] - r[task]["private"][without]
+            if {with_, without} <= set(r[task]["private"]) else None for r in sets.values()]
+
+
 def member_table(doc: dict, cost: dict | None = None) -> str:
     """Per default model and task: what it adds to the blend (the blend's private score minus the blend's without
-    it) on each set, beside what it costs at full size: a default that costs hours must earn them."""
+    it) on each set, beside what it costs at full size: a default that costs hours must earn them. The
+    ``CANDIDATES`` follow: what each would add to the default blend."""
     cost = load("model_cost") if cost is None else cost
     sets, hours = doc["results"]["sets"], model_cost_hours(cost)
+    pairs = [(n, n, "blend", f"blend_no_{n}") for n in doc["results"]["defaults"]]
+    pairs += [(f"{n} (not default)", n, f"blend_{n}", "blend") for n in CANDIDATES]
     rows = []
-    for n in doc["results"]["defaults"]:
+    for label, n, with_, without in pairs:
         for m in TASKS:
-            leads = [r[m]["private"]["blend"] - r[m]["private"][f"blend_no_{n}"]
-                     if f"blend_no_{n}" in r[m]["private"] else None for r in sets.values()]
+            leads = member_leads(sets, m, with_, without)
             if all(v is None for v in leads):
                 continue
             h = hours.get((n, m))
-            rows.append([n, m, *("–" if v is None else f"{v:+.4f}" for v in leads), "–" if h is None else f"{h:.2f}"])
+            rows.append([label, m, *("–" if v is None else f"{v:+.4f}" for v in leads),
+                         "–" if h is None else f"{h:.2f}"])
     head = ["model", "task", *sets, "full-size fits (h, at most)"]
-    note = "private-day score of the default blend minus the blend's without the model (real data: the test cells)"
+    note = ("private-day score of the default blend minus the blend's without the model, or (not default) of the "
+            "blend with it minus the default blend (real data: the test cells)")
     if cost:
         note += f"; full-size fits: {source(cost)}"
     return table(head, rows) + "\n\n" + footer(doc, note)
