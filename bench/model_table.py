@@ -500,10 +500,11 @@ def model_cost_hours(cost: dict | None) -> dict[tuple[str, str], float]:
     return {(c["model"], c["task"]): c["estimate_s"] / 3600 for c in (cost["results"]["cases"] if cost else [])}
 
 
-def member_leads(sets: dict, task: str, with_: str, without: str) -> list[float | None]:
-    """Per set: the private score of blend ``with_`` minus blend ``without`` (None where either is missing)."""
+def member_leads(sets: dict, task: str, model: str, with_: str, without: str) -> list[float | None]:
+    """Per set: the private score of blend ``with_`` minus blend ``without`` (None where either is missing, or the
+    set has no ``model`` for ``task``)."""
     return [r[task]["private"][with_] - r[task]["private"][without]
-            if {with_, without} <= set(r[task]["private"]) else None for r in sets.values()]
+            if {model, with_, without} <= set(r[task]["private"]) else None for r in sets.values()]
 
 
 def member_table(doc: dict, cost: dict | None = None) -> str:
@@ -517,7 +518,7 @@ def member_table(doc: dict, cost: dict | None = None) -> str:
     rows = []
     for label, n, with_, without in pairs:
         for m in TASKS:
-            leads = member_leads(sets, m, with_, without)
+            leads = member_leads(sets, m, n, with_, without)
             if all(v is None for v in leads):
                 continue
             h = hours.get((n, m))

@@ -176,8 +176,9 @@ def test_model_table_sets_other_benches_figures_beside_its_own_naming_their_sour
     """The goal table's oracle column comes from bench/ceiling.py and the members table's cost from model_cost.py:
     each shown only where measured, its source named in the footer."""
     table = _load("model_table")
-    s = {**_SET, "cite": {**_SET["cite"], "private": {**_SET["cite"]["private"], "krr": 0.92, "blend_no_mlp": 0.94,
-                                                                  "blend_knn": 0.946}}}
+    private = {**_SET["cite"]["private"], "krr": 0.92, "blend_no_mlp": 0.94, "blend_knn": 0.946, "knn": 0.9,
+               "blend_xgboost": 0.95}
+    s = {**_SET, "cite": {**_SET["cite"], "private": private}}
     doc = _doc("model_table", {"defaults": ["mlp", "ridge"], "sets": {"seed 1, 10 cells": s}})
     ceiling = _doc("ceiling", {"sets": {"seed 1, 10 cells": {"cite": {"oracle": 0.97, "state_krr": 0.96}}}})
     guanlab = _doc("guanlab", {"sets": {"seed 1, 10 cells": {"multi": {"guanlab": 0.895, "guanlab_bagged": 0.85}}}})
@@ -191,6 +192,7 @@ def test_model_table_sets_other_benches_figures_beside_its_own_naming_their_sour
     assert "| mlp | cite | +0.0050 | 1.50 |" in members
     assert "mlp | multi" not in members and "| ridge |" not in members  # no blend without them was measured
     assert "| knn (not default) | cite | +0.0010 | – |" in members  # what an optional model would add
+    assert "xgboost" not in members  # a blend with a model the set does not have adds nothing to show
     assert "`bench/model_cost.py` at commit abc1234" in members
     assert table.parse_set("14:10000:wide") == ("seed 14, 10000 cells, wide", "seed14_10000_wide", 14, 10000, "wide")
     assert table.set_sizes(10, "narrow")["cite"]["n_test"] == 5
