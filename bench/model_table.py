@@ -591,6 +591,9 @@ def main() -> None:
     ap.add_argument("--merge", action="store_true",
                     help="keep the other sets of the workdir's results.json (run at the same commit) beside these")
     args = ap.parse_args()
+    # Snakemake runs in each set's workdir: paths relative to here would break there.
+    args.workdir = str(Path(args.workdir).resolve())
+    args.real = str(Path(args.real).resolve()) if args.real else args.real
     results: dict[str, dict] = {}
     for spec in args.sets:
         name, folder, seed, cells, width = parse_set(spec)

@@ -116,9 +116,9 @@ def main() -> None:
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0, help="seed of the Multiome random split")
     args = ap.parse_args()
-    workdir = Path(args.workdir)
+    workdir = Path(args.workdir).resolve()  # Snakemake runs in the workdir: paths relative to here would break
     workdir.mkdir(parents=True, exist_ok=True)
-    config = write_config(Path(args.real), workdir, args.seed)
+    config = write_config(Path(args.real).resolve(), workdir, args.seed)
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
                     "--configfile", str(config), "--cores", str(args.cores), "--resources", "gpu=1", "--quiet"],
