@@ -191,11 +191,12 @@ def blend_cv(workdir: Path, modality: str) -> float:
     return json.loads((workdir / "results" / modality / "ensemble" / "metrics.json").read_text())["cv_pearson_holdout"]
 
 
-def blend_as_asked(workdir: Path, modality: str, left_out: tuple[str, ...], ensemble: dict) -> bool:
-    """Whether the blend was fit as asked: the models left out are members on this task, and ``ensemble``'s
-    settings held (day-out weights fall back to OOF cells on a single day)."""
-    models = default_models()
-    if any(modality not in models[n]["modalities"] for n in left_out):
+def blend_as_asked(workdir: Path, modality: str, added: tuple[str, ...], left_out: tuple[str, ...],
+                   ensemble: dict) -> bool:
+    """Whether the blend was fit as asked: the models added and left out are members on this task, and
+    ``ensemble``'s settings held (day-out weights fall back to OOF cells on a single day)."""
+    models = {**extra_models(), **default_models()}
+    if any(modality not in models[n]["modalities"] for n in (*added, *left_out)):
         return False
     fit_on = json.loads((workdir / "results" / modality / "ensemble" / "metrics.json").read_text())["fit_on"]
     return ensemble.get("fit_on", fit_on) == fit_on
@@ -304,7 +305,7 @@ def simulated(workdir: Path, seed: int, cells: int, cores: int, width: str = "na
     for name, added, left_out, ensemble in BLEND_PASSES:
         rerun_blend(workdir, path, cores, name, added, left_out, ensemble)
         for m in TASKS:
-            if not blend_as_asked(workdir, m, left_out, ensemble):
+            if not blend_as_asked(workdir, m, added, left_out, ensemble):
                 continue
             blend = workdir / "results" / m / "ensemble" / "test.h5ad"
             out[m]["private"][name] = private_scores(workdir, m, {"blend": blend})["blend"]
@@ -332,7 +333,7 @@ def real(workdir: Path, data: Path, cores: int) -> dict:
         rerun_blend(workdir, path, cores, name, added, left_out, ensemble)
         score = json.loads((workdir / "results" / "score.json").read_text())
         for m in TASKS:
-            if not blend_as_asked(workdir, m, left_out, ensemble):
+            if not blend_as_asked(workdir, m, added, left_out, ensemble):
                 continue
             out[m]["private"][name] = score[m]["pearson"]
             out[m]["cv"][name] = blend_cv(workdir, m) if blend_cv_comparable(ensemble) else None
@@ -397,7 +398,8 @@ IDEAS = {
     "ridge_bm25": ("BM25 instead of TF-IDF before the LSI (3rd place)", "ridge_lsi"),
     "blend": ("kernel ridge in the blend (a default)", "blend_no_krr"),
     "blend_knn": ("KNN in the blend", "blend"),
-    "blend_xgboost": ("XGBoost in the blend (a default until this measurement: most of the full-size hours)", "blend"),
+    "blend_xgboost": ("XGBoost in the blend (a default until commit f8e20e8: most of the full-size hours)",
+                      "blend"),
     "krr_fixed": ("Guanlab's fixed length scale and alpha instead of leave-one-out's (the default's)", "krr"),
     "blend_krr_fixed": ("Guanlab's fixed length scale and alpha in the blend's kernel ridge", "blend"),
     "blend_day_out": ("blend weights fit on the held-out latest training day (ensemble.fit_on: day_out)", "blend"),
