@@ -55,7 +55,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow" / "scripts"))
 sys.path.insert(0, str(REPO / "bench"))
 
-from record import footer, load, save, table  # noqa: E402
+from record import footer as _footer  # noqa: E402
+from record import load, save, table  # noqa: E402
 
 TASKS = ("cite", "multi")
 
@@ -562,23 +563,39 @@ def render(doc: dict, part: str | None = None) -> str:
                          f" (goal +{MARGIN[part]}) | " + " | ".join(
                              f"{g['lead']:+.4f} vs {g['best_simple']}" for g in leads) + " |")
     seconds = sum(r["seconds"] for r in res["sets"].values())
-    note = f"each cell CV / private; this invocation's workflow runs took {seconds / 60:.0f} min (cached steps skipped)"
+    note = f"each cell CV / private; the sets' workflow runs took {seconds / 60:.0f} min (cached steps skipped)"
     return "\n".join(lines) + "\n\n" + footer(doc, note)
 
 
 def merged(path: Path, results: dict[str, dict]) -> dict[str, dict]:
-    """The sets of an earlier invocation's ``results.json`` (the same commit only) with these, these winning."""
-    from record import run_commit
+    """The sets of an earlier invocation's ``results.json`` with these, these winning: only sets run by the same
+    workflow code (``record.same_workflow``), each keeping the commit it ran at."""
+    from record import run_commit, same_workflow
 
     now = run_commit()
     for r in results.values():
         r["commit"] = now
     earlier = json.loads(path.read_text()) if path.exists() else {}
-    kept = {n: r for n, r in earlier.items() if n not in results and r.get("commit") == now}
+    kept = {n: r for n, r in earlier.items() if n not in results and same_workflow(r.get("commit", ""), now)}
     dropped = sorted(set(earlier) - set(results) - set(kept))
     if dropped:
-        print(f"not merged (another commit): {', '.join(dropped)}")
+        print(f"not merged (other workflow code): {', '.join(dropped)}")
     return {**kept, **results}
+
+
+def merged_note(doc: dict) -> str:
+    """Which sets a merged table took from an earlier run, and that run's commit ('' when none)."""
+    by_commit: dict[str, list[str]] = {}
+    for name, r in doc["results"]["sets"].items():
+        if r.get("commit", doc["commit"]) != doc["commit"]:
+            by_commit.setdefault(r["commit"], []).append(name)
+    return "; ".join(f"{' and '.join(names)}: the run at commit {c} (the same workflow code)"
+                     for c, names in by_commit.items())
+
+
+def footer(doc: dict, note: str = "") -> str:
+    """``record.footer``, naming the sets merged from an earlier run."""
+    return _footer(doc, "; ".join(n for n in (note, merged_note(doc)) if n))
 
 
 def main() -> None:
@@ -591,7 +608,8 @@ def main() -> None:
     ap.add_argument("--workdir", default=str(REPO / "bench" / "out" / "model_table"))
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--merge", action="store_true",
-                    help="keep the other sets of the workdir's results.json (run at the same commit) beside these")
+                    help="keep the other sets of the workdir's results.json (run by the same workflow code) beside "
+                         "these")
     args = ap.parse_args()
     # Snakemake runs in each set's workdir: paths relative to here would break there.
     args.workdir = str(Path(args.workdir).resolve())

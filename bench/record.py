@@ -47,6 +47,24 @@ def run_commit() -> str:
     return _AT_START if commit() == _AT_START else _AT_START.removesuffix("+dirty") + "+dirty"
 
 
+# What the workflow's results cannot depend on: its docs, tests and benches (results from two commits that differ only
+# here were computed by the same workflow code).
+NOT_WORKFLOW = ("README.md", "docs", "tests", "bench")
+
+
+def same_workflow(a: str, b: str) -> bool:
+    """Whether commits ``a`` and ``b`` run the same workflow code: equal, or differing only in ``NOT_WORKFLOW``."""
+    if a == b:
+        return True
+    if "+dirty" in a + b or "unknown" in (a, b):
+        return False
+    try:
+        _git("diff", "--quiet", a, b, "--", ".", *(f":(exclude){p}" for p in NOT_WORKFLOW))
+    except (OSError, subprocess.CalledProcessError):
+        return False
+    return True
+
+
 def portable(value: Any) -> Any:
     """``value`` with absolute paths made machine-independent: relative to the repository when inside it or
     beside it (the shared data next to the checkout), else just the last folder's name."""

@@ -196,3 +196,13 @@ def test_model_table_sets_other_benches_figures_beside_its_own_naming_their_sour
     assert "`bench/model_cost.py` at commit abc1234" in members
     assert table.parse_set("14:10000:wide") == ("seed 14, 10000 cells, wide", "seed14_10000_wide", 14, 10000, "wide")
     assert table.set_sizes(10, "narrow")["cite"]["n_test"] == 5
+
+
+def test_model_table_footer_names_the_sets_merged_from_an_earlier_run():
+    """A set kept by ``--merge`` from another commit's run is named with that commit under every table."""
+    table = _load("model_table")
+    sets = {"seed 1, 10 cells": {**_SET, "commit": "abc1234"}, "seed 2, 10 cells": {**_SET, "commit": "0ld0ne1"}}
+    doc = _doc("model_table", {"defaults": ["mlp", "ridge"], "sets": sets})
+    for text in (table.render(doc, "cite"), table.goal_table(doc, {}, {})):
+        assert "; seed 2, 10 cells: the run at commit 0ld0ne1 (the same workflow code)." in text
+    assert "seed 1, 10 cells: the run" not in table.render(doc, "cite")
