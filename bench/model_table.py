@@ -56,7 +56,7 @@ sys.path.insert(0, str(REPO / "workflow" / "scripts"))
 sys.path.insert(0, str(REPO / "bench"))
 
 from record import footer as _footer  # noqa: E402
-from record import load, save, table  # noqa: E402
+from record import load, run_commit, same_workflow, save, table  # noqa: E402
 
 TASKS = ("cite", "multi")
 
@@ -570,11 +570,8 @@ def render(doc: dict, part: str | None = None) -> str:
 def merged(path: Path, results: dict[str, dict]) -> dict[str, dict]:
     """The sets of an earlier invocation's ``results.json`` with these, these winning: only sets run by the same
     workflow code (``record.same_workflow``), each keeping the commit it ran at."""
-    from record import run_commit, same_workflow
 
     now = run_commit()
-    for r in results.values():
-        r["commit"] = now
     earlier = json.loads(path.read_text()) if path.exists() else {}
     kept = {n: r for n, r in earlier.items() if n not in results and same_workflow(r.get("commit", ""), now)}
     dropped = sorted(set(earlier) - set(results) - set(kept))
@@ -634,6 +631,8 @@ def main() -> None:
                 g = goal(r, m, blend)
                 print(f"{key}_{m}_{blend}_private_lead_over_{g['best_simple']}: {g['lead']:+.4f} "
                       f"(goal +{g['margin']}: {'met' if g['lead'] >= g['margin'] else 'not met'})")
+    for r in results.values():
+        r["commit"] = run_commit()
     results = merged(Path(args.workdir) / "results.json", results) if args.merge else results
     defaults = sorted(default_models())
     for m in TASKS:
