@@ -1,4 +1,5 @@
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -43,6 +44,15 @@ def test_hash_changes_with_a_reached_module_and_not_with_others(tmp_path):
     (root / "unused.py").write_text("x = 1\n")
     assert code_hash(script, root) == before
     (root / "c.py").write_text("import numpy  # edited\n")
+    assert code_hash(script, root) != before
+
+
+def test_hash_changes_with_the_wrapper_itself_and_not_with_its_modification_time(tmp_path):
+    script, root = _package(tmp_path)
+    before = code_hash(script, root)
+    os.utime(script, (1e9, 1e9))
+    assert code_hash(script, root) == before
+    script.write_text(script.read_text() + "# edited\n")
     assert code_hash(script, root) != before
 
 

@@ -200,6 +200,35 @@ def _downstream_jobs(run: Path, workflow_copy: Path) -> tuple[dict[str, str], di
     return rule, consumers
 
 
+def _with_downstream(rules: set[str], rule_of: dict[str, str], consumers: dict[str, set[str]]) -> dict[str, int]:
+    """Rule → job count of the ``rules``' jobs and everything downstream of them."""
+    todo = [job for job, r in rule_of.items() if r in rules]
+    planned = set(todo)
+    while todo:
+        for nxt in consumers[todo.pop()] - planned:
+            planned.add(nxt)
+            todo.append(nxt)
+    return dict(Counter(rule_of[j] for j in planned))
+
+
+def test_a_fresh_checkout_reruns_nothing_and_an_edited_wrapper_reruns_its_rules(demo_run, workflow_copy, tmp_path):
+    """With the workflow profile, code is tracked by content: newer files (a fresh clone) plan nothing, while an
+    edit to a wrapper script plans the rules that run it and their downstream."""
+    copy = tmp_path / "wf"
+    shutil.copytree(workflow_copy, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO / "profiles", copy / "profiles")  # picked up next to the Snakefile
+    later = max(p.stat().st_mtime for p in (demo_run / "results").rglob("*")) + 60
+    for path in copy.rglob("*"):
+        os.utime(path, (later, later))
+    assert _dry(demo_run, copy, "--nolock") == {}
+    wrapper = copy / "workflow" / "scripts" / "ensemble.py"
+    wrapper.write_text(wrapper.read_text() + "\n# an edit\n")
+    rule_of, consumers = _downstream_jobs(demo_run, copy)
+    planned = _dry(demo_run, copy, "--nolock")
+    assert planned == _with_downstream(_rules_by_script(copy)["ensemble.py"], rule_of, consumers)
+    assert planned["ensemble"] == 2 and "train_model" not in planned
+
+
 def test_editing_any_library_module_reruns_exactly_the_rules_whose_wrappers_import_it(demo_run, workflow_copy,
                                                                                      tmp_path):
     from concurrent.futures import ThreadPoolExecutor
@@ -213,14 +242,8 @@ def test_editing_any_library_module_reruns_exactly_the_rules_whose_wrappers_impo
             reach.setdefault(module.relative_to(lib), set()).update(names)
     rule_of, consumers = _downstream_jobs(demo_run, workflow_copy)
 
-    def expected(rules: set[str]) -> dict[str, int]:  # the rules' jobs and everything downstream of them
-        todo = [job for job, r in rule_of.items() if r in rules]
-        planned = set(todo)
-        while todo:
-            for nxt in consumers[todo.pop()] - planned:
-                planned.add(nxt)
-                todo.append(nxt)
-        return dict(Counter(rule_of[j] for j in planned))
+    def expected(rules: set[str]) -> dict[str, int]:
+        return _with_downstream(rules, rule_of, consumers)
 
     modules = sorted(p.relative_to(lib) for p in lib.rglob("*.py"))
     assert len(modules) > 30 and reach

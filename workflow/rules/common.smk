@@ -207,13 +207,14 @@ def _load_provenance():
 _PROVENANCE = _load_provenance()
 
 
-def code_hash(script):
-    """Content hash of the library modules the wrapper ``workflow/scripts/<script>`` imports, transitively.
+def code_hash(*scripts):
+    """Content hash of the wrappers ``workflow/scripts/<script>`` and the library modules they import, transitively.
 
-    Passed as a rule param, so editing the library reruns exactly the rules whose code changed;
-    the module set is read from the imports, never listed by hand.
+    Passed as a rule param, so editing a wrapper or the library reruns exactly the rules whose code
+    changed, and a fresh clone (new modification times) reruns nothing; the module set is read from the
+    imports, never listed by hand.
     """
-    return _PROVENANCE.code_hash(LIB.parent / script, LIB)
+    return "".join(_PROVENANCE.code_hash(LIB.parent / script, LIB) for script in scripts)
 
 
 def sorted_dict(d):

@@ -27,7 +27,7 @@ rule tune_study:
         storage=config["tune"]["storage"],
         journal=lambda wc: f"results/{wc.modality}/tune/{wc.model}/journal.log",
         spec=lambda wc: study_spec(wc.modality, wc.model),
-        code=code_hash("tune_worker.py"),
+        code=code_hash("tune_study.py", "tune_worker.py"),
     script:
         "../scripts/tune_study.py"
 

@@ -1,10 +1,11 @@
 """Which library modules a rule's wrapper script runs, read from the code itself, and their content hash.
 
-Snakemake tracks a rule's wrapper script, not the library modules it imports; each rule therefore
-carries :func:`code_hash` of its wrapper's modules as a parameter. The module set is the wrapper's
-``msci`` imports followed transitively (imports inside functions included, and the packages'
-``__init__`` files that importing runs), never a hand-kept list, so a library edit reruns exactly
-the rules whose code it changes.
+Snakemake tracks a rule's wrapper script by its modification time (so a fresh clone would rerun
+everything) and not the library modules it imports; each rule therefore carries :func:`code_hash` of
+its wrapper and the wrapper's modules as a parameter, and the workflow profile turns Snakemake's
+mtime-based ``code`` trigger off. The module set is the wrapper's ``msci`` imports followed
+transitively (imports inside functions included, and the packages' ``__init__`` files that importing
+runs), never a hand-kept list, so an edit reruns exactly the rules whose code it changes.
 """
 
 from __future__ import annotations
@@ -70,10 +71,12 @@ def library_modules(script: str | os.PathLike, root: str | os.PathLike) -> list[
 
 
 def code_hash(script: str | os.PathLike, root: str | os.PathLike) -> str:
-    """Content hash of the library files ``script`` runs (names and bytes), 16 hex digits."""
+    """Content hash of ``script`` and the library files it runs (names and bytes), 16 hex digits."""
     root = Path(root)
     h = hashlib.sha256()
-    for f in library_modules(script, root):
-        h.update(f.relative_to(root).as_posix().encode())
-        h.update(f.read_bytes())
+    for name, f in [(Path(script).name, Path(script))] + [(f.relative_to(root).as_posix(), f)
+                                                          for f in library_modules(script, root)]:
+        data = f.read_bytes()
+        h.update(f"{name}\0{len(data)}\0".encode())  # each file delimited: no two splits hash alike
+        h.update(data)
     return h.hexdigest()[:16]
