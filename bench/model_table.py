@@ -570,7 +570,6 @@ def render(doc: dict, part: str | None = None) -> str:
 def merged(path: Path, results: dict[str, dict]) -> dict[str, dict]:
     """The sets of an earlier invocation's ``results.json`` with these, these winning: only sets run by the same
     workflow code (``record.same_workflow``), each keeping the commit it ran at."""
-
     now = run_commit()
     earlier = json.loads(path.read_text()) if path.exists() else {}
     kept = {n: r for n, r in earlier.items() if n not in results and same_workflow(r.get("commit", ""), now)}

@@ -242,9 +242,6 @@ def test_editing_any_library_module_reruns_exactly_the_rules_whose_wrappers_impo
             reach.setdefault(module.relative_to(lib), set()).update(names)
     rule_of, consumers = _downstream_jobs(demo_run, workflow_copy)
 
-    def expected(rules: set[str]) -> dict[str, int]:
-        return _with_downstream(rules, rule_of, consumers)
-
     modules = sorted(p.relative_to(lib) for p in lib.rglob("*.py"))
     assert len(modules) > 30 and reach
     # One module edited at a time in each of a few copies of the workflow, the dry runs side by side (each is
@@ -261,7 +258,8 @@ def test_editing_any_library_module_reruns_exactly_the_rules_whose_wrappers_impo
             original = path.read_text()
             try:
                 path.write_text(original + "\n# an edit\n")
-                seen.append((module, _dry(demo_run, copy, "--nolock"), expected(reach.get(module, set()))))
+                seen.append((module, _dry(demo_run, copy, "--nolock"),
+                             _with_downstream(reach.get(module, set()), rule_of, consumers)))
             finally:
                 path.write_text(original)
         return seen

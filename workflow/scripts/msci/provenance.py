@@ -74,8 +74,10 @@ def code_hash(script: str | os.PathLike, root: str | os.PathLike) -> str:
     """Content hash of ``script`` and the library files it runs (names and bytes), 16 hex digits."""
     root = Path(root)
     h = hashlib.sha256()
-    for name, f in [(Path(script).name, Path(script))] + [(f.relative_to(root).as_posix(), f)
-                                                          for f in library_modules(script, root)]:
+    # the wrapper first, then its modules: a module may share the wrapper's file name (ensemble.py)
+    files = [(Path(script).name, Path(script))]
+    files += [(f.relative_to(root).as_posix(), f) for f in library_modules(script, root)]
+    for name, f in files:
         data = f.read_bytes()
         h.update(f"{name}\0{len(data)}\0".encode())  # each file delimited: no two splits hash alike
         h.update(data)
