@@ -26,6 +26,7 @@ sys.path.insert(0, str(REPO / "workflow" / "scripts"))
 sys.path.insert(0, str(REPO / "bench"))
 
 from record import fmt, footer, save, table  # noqa: E402
+from repo_config import default_models, optional_models  # noqa: E402
 
 VARIANTS = {"annotated one-hot": ("annotated", "onehot"), "predicted one-hot": ("predicted", "onehot"),
             "predicted probabilities": ("predicted", "probabilities")}
@@ -51,8 +52,7 @@ def main() -> None:
     from msci.split_codecs import TargetFiles, load_split_codes
     from msci.target_codes import load_codec
 
-    defaults = {**yaml.safe_load((REPO / "optional_models.yaml").read_text())["models"],  # XGBoost: optional now
-                **yaml.safe_load((REPO / "config.yaml").read_text())["models"]}
+    defaults = {**optional_models(), **default_models()}  # XGBoost: optional now
     rows = []
     for seed in args.seeds:
         work = Path(args.workdir) / f"seed{seed}"

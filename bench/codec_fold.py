@@ -28,19 +28,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 
 from record import fmt, footer, save, table  # noqa: E402  (standard library only: rendering stays cheap)
+from repo_config import workflow_config  # noqa: E402
 
 NAME = "codec_fold"
 TOLERANCE = 0.001  # the issue's bound on |(a) − (b)| for keeping one codec for all folds
-
-
-def workflow_config() -> dict[str, Any]:
-    """config.yaml with every default filled in by the schema, exactly as the workflow validates it."""
-    import yaml
-    from snakemake.utils import validate
-
-    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
-    validate(cfg, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
-    return cfg
 
 
 def model_params(cfg: dict[str, Any], name: str) -> tuple[str, dict[str, Any], list[str]]:

@@ -41,6 +41,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from record import footer, save  # noqa: E402
 from record import table as markdown_table  # noqa: E402
+from repo_config import default_models  # noqa: E402
 
 # (train cells, test cells, inputs, targets) of the competition's files.
 FULL = {"cite": (70_988, 48_663, 22_050, 140), "multi": (105_942, 55_935, 228_942, 23_418)}
@@ -241,7 +242,7 @@ def write(args) -> None:
 def run_config(data: Path, epochs: int) -> dict:
     """The default models restricted to ridge and the MLP (both tasks; few epochs, one bag): every feature family
     of the default models is built (the CITE MLP reads all of the CITE ones)."""
-    defaults = yaml.safe_load((REPO / "config.yaml").read_text())["models"]
+    defaults = default_models()
     models = {name: {"modalities": []} for name in defaults}
     models["ridge"] = {"modalities": ["cite", "multi"]}
     models["mlp"] = {"modalities": ["cite", "multi"], "params": {"epochs": epochs, "n_bags": 1}}
@@ -320,7 +321,7 @@ def network_rows(work: Path) -> list[dict]:
     """Per neural model log: networks, epochs, seconds and the bound at the default epochs and bags."""
     from msci.models.registry import make_model
 
-    defaults = yaml.safe_load((REPO / "config.yaml").read_text())["models"]
+    defaults = default_models()
     config = work / "full_size.yaml"
     run_models = yaml.safe_load(config.read_text())["models"] if config.exists() else {}
     out = []

@@ -24,13 +24,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow" / "scripts"))
 sys.path.insert(0, str(REPO / "bench"))
 
 from record import footer, save, table  # noqa: E402
+from repo_config import default_models, optional_models, workflow_config  # noqa: E402
 from scale import _rss_mb  # noqa: E402
 
 # Training and test cells, target columns (Multiome: its codes, targets.n_components + 1) at the competition's size.
@@ -51,8 +51,7 @@ def cases(config: dict) -> list[dict]:
     from msci.models.registry import REGISTRY
 
     width = widths(config)
-    defaults = yaml.safe_load((REPO / "config.yaml").read_text())["models"]
-    optional = yaml.safe_load((REPO / "optional_models.yaml").read_text())["models"]
+    defaults, optional = default_models(), optional_models()
     models = {**defaults, **{n: optional[n] for n in EXTRA if n not in defaults}}
     out = []
     for name, entry in models.items():
@@ -63,15 +62,6 @@ def cases(config: dict) -> list[dict]:
             out.append({"model": name, "type": entry["type"], "task": m, "params": params,
                         "width": sum(width[f] for f in feats), "default": name in defaults})
     return out
-
-
-def run_config() -> dict:
-    """config.yaml with the schema's defaults filled in."""
-    from snakemake.utils import validate
-
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
-    validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
-    return config
 
 
 def widths(config: dict) -> dict[str, int]:
@@ -167,7 +157,7 @@ def main() -> None:
     if args.one:
         print(json.dumps(one(json.loads(args.one), args.scale, args.n_splits)))
         return
-    config = run_config()
+    config = workflow_config()
     n_splits = config["folds"]["n_splits"]
     fits = n_splits + int(config["folds"]["day_out"])  # per model: one per fold and the day-out fit
     results = []

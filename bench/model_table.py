@@ -57,13 +57,9 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from record import footer as _footer  # noqa: E402
 from record import load, run_commit, same_workflow, save, table  # noqa: E402
+from repo_config import default_models, optional_models  # noqa: E402
 
 TASKS = ("cite", "multi")
-
-
-def default_models() -> dict:
-    """The default models of config.yaml."""
-    return yaml.safe_load((REPO / "config.yaml").read_text())["models"]
 
 
 # Optional models the blend is measured with (``blend_<model>``): the field's other simple method, and XGBoost (a
@@ -109,7 +105,7 @@ def extra_models(wide: bool = False) -> dict:
     """Trained beside the defaults, never blended: the optional models (optional_models.yaml) and the
     feature alternatives the defaults were chosen against (on a wide set, not the ``COSTLY`` ones)."""
     defaults = default_models()
-    optional = yaml.safe_load((REPO / "optional_models.yaml").read_text())["models"]
+    optional = optional_models()
     extras = {
         **optional,
         "mlp_svd_chrom": {**defaults["mlp"], "modalities": ["multi"], "features": ["svd_chrom"]},

@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow" / "scrip
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from record import fmt, footer, save, table  # noqa: E402
+from repo_config import workflow_config  # noqa: E402
 
 GENES = 23_418
 
@@ -76,12 +77,7 @@ def write_case(root: Path, n: int, n_test: int, genes: int, n_features: int, see
 
 def codec_settings(method: str) -> dict:
     """Rule encode_targets' settings for ``method``: config.yaml with the schema's defaults filled in."""
-    import yaml
-    from snakemake.utils import validate
-
-    repo = Path(__file__).resolve().parents[1]
-    cfg = yaml.safe_load((repo / "config.yaml").read_text())
-    validate(cfg, str(repo / "workflow" / "schemas" / "config.schema.yaml"))
+    cfg = workflow_config()
     t = cfg["targets"]
     if method == "none":  # exact targets: no SVD settings (as common.smk's target_codec)
         return {"method": method, "chunk_rows": t["chunk_rows"], "n_components": None, "n_iter": None, "seed": None}

@@ -25,13 +25,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 
 from record import fmt, footer, save, table  # noqa: E402
+from repo_config import default_models  # noqa: E402
 
 SPACE = {"lr": {"low": 1.0e-4, "high": 1.0e-2, "log": True}, "dropout": {"low": 0.0, "high": 0.5}}
 
 
 def config(name: str, workers: int, trials: int, epochs: int | None) -> dict:
     """The demo's CITE task with one MLP (the default one, renamed ``name``) and its study."""
-    mlp = yaml.safe_load((REPO / "config.yaml").read_text())["models"]["mlp"]
+    mlp = default_models()["mlp"]
     if epochs:
         mlp = {**mlp, "params": {**(mlp.get("params") or {}), "epochs": epochs}}
     return {"modalities": ["cite"], "models": {name: {**mlp, "modalities": ["cite"]}},
