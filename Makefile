@@ -38,6 +38,7 @@ lint: setup
 bench: setup
 	$(BIN)/python bench/scale.py
 	$(BIN)/python bench/model_cost.py
+	$(BIN)/python bench/codes_cost.py
 
 # The docs' generated blocks (README.md, docs/*.md) from bench/results/*.json (tests/test_docs.py checks them).
 docs: setup
