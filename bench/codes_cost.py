@@ -46,22 +46,22 @@ def write_folds(root: Path, n_splits: int, seed: int = 0) -> None:
 
 
 def encode(root: Path, k: int) -> dict:
-    """Rule encode_targets' work on the case at ``k`` codes, in this process: seconds, peak RSS and splits."""
-    from scale import _rss_mb
+    """Rule encode_targets' work on the case at ``k`` codes, in this process: seconds, peak RSS and codecs fit."""
+    from scale import _rss_mb, codec_settings
 
     from msci.split_codecs import TargetFiles, encode_split_targets
 
-    t = workflow_config()["targets"]
     out = root / f"k{k}"
     out.mkdir(exist_ok=True)
     files = TargetFiles(*(str(out / f) for f in ("codes.h5ad", "codec.npz", "split_codes.h5ad", "split_codecs.npz")))
     t0 = time.perf_counter()
-    summary = encode_split_targets(str(root / "targets.h5ad"), str(root / "folds.parquet"), files, method="svd",
-                                   chunk_rows=t["chunk_rows"], n_components=k, n_iter=t["n_iter"], seed=0)
+    summary = encode_split_targets(str(root / "targets.h5ad"), str(root / "folds.parquet"), files,
+                                   **{**codec_settings("svd"), "n_components": k})
     return {"seconds": time.perf_counter() - t0, "rss_mb": _rss_mb(), "codecs": 1 + len(summary.get("splits", []))}
 
 
 def run_encode(root: Path, k: int) -> dict:
+    """:func:`encode` in a process of its own, so that its peak RSS is its own."""
     out = subprocess.run([sys.executable, __file__, "--encode", str(k), "--root", str(root)],
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -80,9 +80,12 @@ def main() -> None:
     ap.add_argument("--encode", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--root", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.encode:
+    if args.encode is not None:
         print(json.dumps(encode(Path(args.root), args.encode)))
         return
+    args.rows = sorted(args.rows)
+    if args.rows[0] == args.rows[1]:
+        ap.error("--rows needs two different cell counts")
     from scale import write_case
 
     cfg = workflow_config()
@@ -98,10 +101,10 @@ def main() -> None:
                 r = runs[str(k)][str(n)] = run_encode(root, k)
                 print(f"encode_targets_k{k}_{n}_cells_seconds: {r['seconds']:.1f}")
                 print(f"encode_targets_k{k}_{n}_cells_peak_rss_mb: {r['rss_mb']:.0f}", flush=True)
-    base, b = str(args.ks[0]), str(max(args.rows))
+    base, b = str(cfg["targets"]["n_components"]), str(args.rows[1])
     for k in runs:
         print(f"encode_targets_k{k}_full_size_hours_at_most: {full_size_hours(int(b), runs[k][b]['seconds']):.2f}")
-        if k != base:
+        if k != base and base in runs:
             print(f"encode_targets_k{k}_vs_k{base}_time_ratio_{b}_cells: "
                   f"{runs[k][b]['seconds'] / runs[base][b]['seconds']:.2f}")
             print(f"encode_targets_k{k}_vs_k{base}_peak_rss_ratio_{b}_cells: "

@@ -12,7 +12,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 BENCHES = ("scale", "xgb_objective", "target_compression", "own_data", "model_table", "cell_type_feature",
-           "validation_claim", "nn_epochs", "full_size", "model_cost", "ceiling", "guanlab")
+           "validation_claim", "nn_epochs", "full_size", "model_cost", "ceiling", "guanlab", "codes_cost")
 
 
 def _load(name: str):
