@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO / "workflow" / "scripts"))
 sys.path.insert(0, str(REPO / "bench"))
 
 from record import fmt, footer, save, table  # noqa: E402
-from repo_config import default_models, optional_models  # noqa: E402
+from repo_config import default_models, optional_models, target_files  # noqa: E402
 
 VARIANTS = {"annotated one-hot": ("annotated", "onehot"), "predicted one-hot": ("predicted", "onehot"),
             "predicted probabilities": ("predicted", "probabilities")}
@@ -35,7 +35,6 @@ LABELS = {"annotated one-hot": "annotated type, one-hot (the original's)",
           "predicted probabilities": "out-of-fold class probabilities (default)"}
 NEEDED = ["results/cite/features/svd.parquet", "results/cite/features/genes.parquet",
           "results/cite/cell_type.parquet", "results/cite/folds.parquet", "results/cite/targets/split_codecs.npz"]
-TARGET_FILES = ("codes.h5ad", "codec.npz", "split_codes.h5ad", "split_codecs.npz")  # rule encode_targets' outputs
 
 
 def main() -> None:
@@ -49,7 +48,7 @@ def main() -> None:
     from msci.features.table import load_features
     from msci.metrics import row_pearson
     from msci.models.registry import make_model
-    from msci.split_codecs import TargetFiles, load_split_codes
+    from msci.split_codecs import load_split_codes
     from msci.target_codes import load_codec
 
     defaults = {**optional_models(), **default_models()}  # XGBoost: optional now
@@ -64,7 +63,7 @@ def main() -> None:
         res = work / "results" / "cite"
         cells = pd.read_parquet(res / "ingest" / "cells.parquet")
         folds = pd.read_parquet(res / "folds.parquet")
-        splits = load_split_codes(TargetFiles(*(str(res / "targets" / f) for f in TARGET_FILES)))
+        splits = load_split_codes(target_files(res / "targets"))
         train_ids = splits.cells
         target_names = list(load_codec(str(res / "targets" / "codec.npz"))[0].target_names)
         test_ids = cells.index[cells["split"] == "test"].to_numpy()

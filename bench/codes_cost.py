@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow" / "scrip
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from record import fmt, footer, save, table  # noqa: E402
-from repo_config import workflow_config  # noqa: E402
+from repo_config import target_files, workflow_config  # noqa: E402
 
 FULL_CELLS = 105_942  # the competition's Multiome training cells
 
@@ -49,11 +49,11 @@ def encode(root: Path, k: int) -> dict:
     """Rule encode_targets' work on the case at ``k`` codes, in this process: seconds, peak RSS and codecs fit."""
     from scale import _rss_mb, codec_settings
 
-    from msci.split_codecs import TargetFiles, encode_split_targets
+    from msci.split_codecs import encode_split_targets
 
     out = root / f"k{k}"
     out.mkdir(exist_ok=True)
-    files = TargetFiles(*(str(out / f) for f in ("codes.h5ad", "codec.npz", "split_codes.h5ad", "split_codecs.npz")))
+    files = target_files(out)
     t0 = time.perf_counter()
     summary = encode_split_targets(str(root / "targets.h5ad"), str(root / "folds.parquet"), files,
                                    **{**codec_settings("svd"), "n_components": k})

@@ -57,7 +57,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from record import footer as _footer  # noqa: E402
 from record import load, run_commit, same_workflow, save, table  # noqa: E402
-from repo_config import default_models, optional_models  # noqa: E402
+from repo_config import default_models, optional_models, target_files  # noqa: E402
 
 TASKS = ("cite", "multi")
 
@@ -208,11 +208,10 @@ def blend_cv_comparable(ensemble: dict) -> bool:
 def mean_baseline_cv(workdir: Path, modality: str) -> float:
     """CV of predicting every cell as the other folds' mean, in each fold's own codes (exact on genes through ρ)."""
     from msci.metrics import row_pearson
-    from msci.split_codecs import TargetFiles, load_split_codes
+    from msci.split_codecs import load_split_codes
 
     r = workdir / "results" / modality
-    files = ("codes.h5ad", "codec.npz", "split_codes.h5ad", "split_codecs.npz")  # rule encode_targets' outputs
-    splits = load_split_codes(TargetFiles(*(str(r / "targets" / f) for f in files)))
+    splits = load_split_codes(target_files(r / "targets"))
     fold = pd.read_parquet(r / "folds.parquet")["fold"].reindex(splits.cells).to_numpy()
     scores = np.zeros(len(fold))
     for k in np.unique(fold):

@@ -1,5 +1,6 @@
-"""The repository's configuration as the benches read it: the default and optional models, and the workflow's
-config with the schema's defaults filled in. One home, so every bench reads what the workflow reads.
+"""The repository's workflow as the benches read it: the default and optional models, the workflow's config with the
+schema's defaults filled in, and the names of rule encode_targets' outputs. One home, so every bench reads what the
+workflow reads.
 
 Imports ``yaml`` and Snakemake only when called: rendering the docs from the benches stays cheap.
 """
@@ -36,3 +37,11 @@ def workflow_config() -> dict[str, Any]:
     cfg = yaml.safe_load((REPO / "config.yaml").read_text())
     validate(cfg, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
     return cfg
+
+
+def target_files(folder: str | Path):
+    """Rule encode_targets' four outputs in ``folder``, as the library's ``TargetFiles``."""
+    from msci.split_codecs import TargetFiles
+
+    names = ("codes.h5ad", "codec.npz", "split_codes.h5ad", "split_codecs.npz")
+    return TargetFiles(*(str(Path(folder) / name) for name in names))

@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow" / "scrip
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from record import fmt, footer, save, table  # noqa: E402
-from repo_config import workflow_config  # noqa: E402
+from repo_config import target_files, workflow_config  # noqa: E402
 
 GENES = 23_418
 
@@ -88,13 +88,13 @@ def codec_settings(method: str) -> dict:
 def stage(name: str, root: Path, method: str) -> dict:
     """One workflow stage through the library, in this process."""
     from msci.ensemble import BlendFiles, BlendOutputs, BlendSettings, ensemble_models
-    from msci.split_codecs import TargetFiles, encode_split_targets
+    from msci.split_codecs import encode_split_targets
     from msci.training import train_model
 
     t0 = time.perf_counter()
     d = root / method
     d.mkdir(exist_ok=True)
-    files = TargetFiles(*(str(d / f) for f in ("codes.h5ad", "codec.npz", "split_codes.h5ad", "split_codecs.npz")))
+    files = target_files(d)
     if name == "encode_targets":  # the global codec and one per CV split (5 folds here, no day out)
         encode_split_targets(str(root / "targets.h5ad"), str(root / "folds.parquet"), files, **codec_settings(method))
     elif name == "train_model":
