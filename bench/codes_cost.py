@@ -1,16 +1,15 @@
 """What more Multiome target codes cost at full size: rule ``encode_targets`` per number of codes, side by side.
 
-The default run compresses the Multiome targets (23,418 genes) to ``targets.n_components`` SVD codes, one codec
-fit on all training cells and one per CV split (``folds.n_splits`` folds and the day-out split), so that no CV
-score goes through a basis its cells helped fit. More codes keep more of each cell's profile
-(``bench/model_table.py``'s ``*_codes256`` rows measure what that buys); this bench measures what it costs. Per
-number of codes ``k`` and at two training cell counts, competition-width targets (``bench/scale.py``'s random
-low-rank ones) with the workflow's folds and a day-out third go through ``encode_split_targets`` in a process
-of its own (its peak RSS is its own). Each codec fit is a fixed number of passes over the targets, so the time
-grows with the cells: the larger count's time, scaled in proportion to the competition's 105,942 training cells,
-bounds each ``k``'s cost there from above (what does not grow with the cells is scaled too).
-The models' own cost of wider codes is ``bench/model_cost.py``'s (its Multiome target width follows
-``targets.n_components``).
+The default run compresses the Multiome targets (23,418 genes) to ``targets.n_components`` SVD codes, one codec fit on
+all training cells and one per CV split (``folds.n_splits`` folds and the day-out split), so that no CV score goes
+through a basis its cells helped fit. More codes keep more of each cell's profile (``bench/model_table.py``'s
+``*_codes128`` rows, against the default's, measure what that buys); this bench measures what it costs. Per number of
+codes ``k`` and at two training cell counts, competition-width targets (``bench/scale.py``'s random low-rank ones)
+with the workflow's folds and a day-out third go through ``encode_split_targets`` in a process of its own (its peak
+RSS is its own). Each codec fit is a fixed number of passes over the targets, so the time grows with the cells: the
+larger count's time, scaled in proportion to the competition's 105,942 training cells, bounds each ``k``'s cost there
+from above (what does not grow with the cells is scaled too). The models' own cost of wider codes is
+``bench/model_cost.py``'s (its Multiome target width follows ``targets.n_components``).
 
 Run: ``.venv/bin/python bench/codes_cost.py [--ks 128 256] [--rows 2000 8000]`` (minutes).
 """

@@ -3,7 +3,8 @@
 Per task and model (the defaults of config.yaml, and ``EXTRA``'s), one fold's fit at the competition's cell
 counts (CITE 70,988 training cells, Multiome 105,942; the fold holds out one of ``folds.n_splits``), on random
 low-rank features as wide as the model's feature families are at full size, predicting the targets' width (CITE
-140 proteins, Multiome the 129 codes), then the prediction of the held-out fold and of every test cell.
+140 proteins, Multiome its ``targets.n_components`` + 1 codes), then the prediction of the held-out fold and of
+every test cell.
 Each case runs in its own process, so its peak RSS (VmHWM) is its own: data, model and prediction.
 
 Iterative models are timed on a short fit (neural networks: one epoch of one network; XGBoost: a few rounds)

@@ -30,8 +30,9 @@ printed against issue 25's goal (+0.01 CITE, +0.005 Multiome). The rendered goal
 Guanlab's kernel ridge as published (``bench/guanlab.py``, run after this on the same workdir). Run again on the same
 ``--workdir``, only what changed reruns.
 
-Per set, a second run (its own workdir, ``<set>_codes256``) trains the default Multiome models on
-256 target codes instead of the default's (the 4th place used 1,024); its rows are ``<model>_codes256``.
+Per set, a second run (its own workdir, ``<set>_codes128``) trains the default Multiome models on
+128 target codes (the 3rd place's) instead of the default's ``targets.n_components``; its rows are
+``<model>_codes128``.
 A ``wide`` set (``14:10000:wide``) has competition-like widths (``WIDTHS``) and leaves out the ``COSTLY`` extras.
 
 Run: ``.venv/bin/python bench/model_table.py [--sets 12:1600 13:2000 14:10000:wide]
@@ -72,8 +73,9 @@ BLEND_PASSES = (*((f"blend_no_{n}", (), (n,), {}) for n in sorted(default_models
                 ("blend_krr_fixed", ("krr_fixed",), ("krr",), {}),
                 ("blend_day_out", (), (), {"fit_on": "day_out"}),
                 ("blend_stack", (), (), {"method": "stack"}))
-# A run-level variant on Multiome (its own workdir, the default models): more target codes than the default's.
-CODES = 256
+# A run-level variant on Multiome (its own workdir, the default models): the number of target codes the default's
+# (targets.n_components) was chosen against.
+CODES = 128
 CODES_TAG = f"codes{CODES}"
 LABELS = {"mean_baseline": "training mean profile", "best_single_holdout": "best single model, held-out halves",
           "blend": "default blend",
@@ -376,42 +378,40 @@ def model_rows(results: dict[str, dict], modality: str, defaults: list[str]) -> 
     return lines
 
 
-# Ideas tried beside the defaults: the row's model or blend → (the idea, what it is compared with).
-IDEAS = {
-    "krr": ("the field's kernel ridge (Guanlab), its width picked by leave-one-out, as a model", "ridge"),
-    "knn": ("the field's KNN regression as a model", "ridge"),
-    "krr_bagged": ("Guanlab's bagging: kernel ridges on halves of the donor × day batches", "krr"),
-    "ridge_centred": ("per-day batch correction: each day's median subtracted from the SVD components (2nd place)",
-                      "ridge"),
-    "krr_centred": ("per-day batch correction: each day's median subtracted from the SVD components (2nd place)",
-                    "krr"),
-    "ridge_metadata": ("metadata features: day (a number) and donor (one-hot) beside the SVD (1st place)", "ridge"),
-    "mlp_metadata": ("metadata features: day (a number) and donor (one-hot) beside the MLP's features (1st place)",
-                     "mlp"),
-    "mlp_three_seeds": ("seeds: three networks averaged instead of one (3× the cost)", "mlp"),
-    "resnet_three_seeds": ("seeds: three networks averaged instead of one (3× the cost)", "resnet"),
-    "mlp_bm25": ("BM25 instead of TF-IDF before the LSI (3rd place)", "mlp"),
-    "ridge_bm25": ("BM25 instead of TF-IDF before the LSI (3rd place)", "ridge_lsi"),
-    "blend": ("kernel ridge in the blend (a default)", "blend_no_krr"),
-    "blend_knn": ("KNN in the blend", "blend"),
-    "blend_xgboost": ("XGBoost in the blend (a default until commit f8e20e8: most of the full-size hours)",
-                      "blend"),
-    "krr_fixed": ("Guanlab's fixed length scale and alpha instead of leave-one-out's (the default's)", "krr"),
-    "blend_krr_fixed": ("Guanlab's fixed length scale and alpha in the blend's kernel ridge", "blend"),
-    "blend_day_out": ("blend weights fit on the held-out latest training day (ensemble.fit_on: day_out)", "blend"),
-    f"blend_{CODES_TAG}": (f"more target codes: {CODES} Multiome SVD codes instead of the default's", "blend"),
-    f"mlp_{CODES_TAG}": (f"more target codes: {CODES} Multiome SVD codes instead of the default's", "mlp"),
-    f"krr_{CODES_TAG}": (f"more target codes: {CODES} Multiome SVD codes instead of the default's", "krr"),
-    "blend_stack": ("stacking the members' OOF predictions: each target's own mix of the models (ensemble.method: "
-                    "stack)", "blend"),
-}
+# Ideas tried beside the defaults: (the row's model or blend, the idea, what it is compared with).
+MORE_CODES = f"more target codes: the default's Multiome SVD codes (targets.n_components) instead of {CODES}"
+IDEAS = (
+    ("krr", "the field's kernel ridge (Guanlab), its width picked by leave-one-out, as a model", "ridge"),
+    ("knn", "the field's KNN regression as a model", "ridge"),
+    ("krr_bagged", "Guanlab's bagging: kernel ridges on halves of the donor × day batches", "krr"),
+    ("ridge_centred", "per-day batch correction: each day's median subtracted from the SVD components (2nd place)",
+     "ridge"),
+    ("krr_centred", "per-day batch correction: each day's median subtracted from the SVD components (2nd place)",
+     "krr"),
+    ("ridge_metadata", "metadata features: day (a number) and donor (one-hot) beside the SVD (1st place)", "ridge"),
+    ("mlp_metadata", "metadata features: day (a number) and donor (one-hot) beside the MLP's features (1st place)",
+     "mlp"),
+    ("mlp_three_seeds", "seeds: three networks averaged instead of one (3× the cost)", "mlp"),
+    ("resnet_three_seeds", "seeds: three networks averaged instead of one (3× the cost)", "resnet"),
+    ("mlp_bm25", "BM25 instead of TF-IDF before the LSI (3rd place)", "mlp"),
+    ("ridge_bm25", "BM25 instead of TF-IDF before the LSI (3rd place)", "ridge_lsi"),
+    ("blend", "kernel ridge in the blend (a default)", "blend_no_krr"),
+    ("blend_knn", "KNN in the blend", "blend"),
+    ("blend_xgboost", "XGBoost in the blend (a default until commit f8e20e8: most of the full-size hours)", "blend"),
+    ("krr_fixed", "Guanlab's fixed length scale and alpha instead of leave-one-out's (the default's)", "krr"),
+    ("blend_krr_fixed", "Guanlab's fixed length scale and alpha in the blend's kernel ridge", "blend"),
+    ("blend_day_out", "blend weights fit on the held-out latest training day (ensemble.fit_on: day_out)", "blend"),
+    *((n, MORE_CODES, f"{n}_{CODES_TAG}") for n in ("blend", "mlp", "krr")),
+    ("blend_stack", "stacking the members' OOF predictions: each target's own mix of the models (ensemble.method: "
+     "stack)", "blend"),
+)
 
 
 def idea_rows(doc: dict) -> list[list[str]]:
     """Per idea and task: its private lead over what it is compared with, per simulated set and on the real data."""
     sets = doc["results"]["sets"]
     rows = []
-    for name, (idea, base) in IDEAS.items():
+    for name, idea, base in IDEAS:
         for m in TASKS:
             leads = {s: r[m]["private"][name] - r[m]["private"][base] for s, r in sets.items()
                      if name in r[m]["private"] and base in r[m]["private"]}
