@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import time
@@ -571,7 +572,14 @@ def merged(path: Path, results: dict[str, dict]) -> dict[str, dict]:
     dropped = sorted(set(earlier) - set(results) - set(kept))
     if dropped:
         print(f"not merged (other workflow code): {', '.join(dropped)}")
-    return {**kept, **results}
+    return dict(sorted({**kept, **results}.items(), key=lambda item: set_order(item[0])))
+
+
+def set_order(name: str) -> tuple[int, int, int]:
+    """Simulated sets by seed and cells, then the real data: the tables' columns in one order, whichever order the
+    sets were run and merged in."""
+    found = re.match(r"seed (\d+), (\d+) cells", name)
+    return (0, int(found[1]), int(found[2])) if found else (1, 0, 0)
 
 
 def merged_note(doc: dict) -> str:

@@ -206,3 +206,13 @@ def test_model_table_footer_names_the_sets_merged_from_an_earlier_run():
     for text in (table.render(doc, "cite"), table.goal_table(doc, {}, {})):
         assert "; seed 2, 10 cells: the run at commit 0ld0ne1 (the same workflow code)." in text
     assert "seed 1, 10 cells: the run" not in table.render(doc, "cite")
+
+
+def test_model_table_merge_orders_sets_by_seed_with_the_real_data_last(tmp_path, monkeypatch):
+    """Sets run one invocation at a time come out in one order: simulated by seed and cells, the real data last."""
+    table = _load("model_table")
+    monkeypatch.setattr(table, "run_commit", lambda: "abc1234")
+    earlier = {"seed 14, 10000 cells, wide": {"commit": "abc1234"}, "real data": {"commit": "abc1234"}}
+    (tmp_path / "results.json").write_text(json.dumps(earlier))
+    sets = table.merged(tmp_path / "results.json", {"seed 13, 2000 cells": {}, "seed 12, 1600 cells": {}})
+    assert list(sets) == ["seed 12, 1600 cells", "seed 13, 2000 cells", "seed 14, 10000 cells, wide", "real data"]
