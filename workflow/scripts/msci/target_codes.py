@@ -156,7 +156,7 @@ def encode_chunks(targets: MatrixFile, codec: TargetCodec,
 
 
 def encode_targets(targets_path: str, out_codes: str, out_codec: str, method: str = "svd",
-                   n_components: int = 128, n_iter: int = 4, chunk_rows: int = 2048, seed: int = 0) -> dict:
+                   n_components: int = 256, n_iter: int = 4, chunk_rows: int = 2048, seed: int = 0) -> dict:
     """Fit the codec and write the training cells' codes (``.h5ad``) and the codec (``.npz``).
 
     Memory: one chunk of targets plus ``n_cells × (k + 1)`` floats; the targets are read twice
