@@ -271,7 +271,7 @@ def model_fit_hours() -> float | None:
 
 
 def run(args) -> None:
-    work = Path(args.workdir)
+    work = Path(args.workdir).resolve()  # Snakemake runs in it: relative paths would resolve from there
     work.mkdir(parents=True, exist_ok=True)
     config = work / "full_size.yaml"
     config.write_text(yaml.safe_dump(run_config(Path(args.data), args.epochs), sort_keys=False))
