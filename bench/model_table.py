@@ -402,7 +402,7 @@ IDEAS = (
     ("krr_fixed", "Guanlab's fixed length scale and alpha instead of leave-one-out's (the default's)", "krr"),
     ("blend_krr_fixed", "Guanlab's fixed length scale and alpha in the blend's kernel ridge", "blend"),
     ("blend_day_out", "blend weights fit on the held-out latest training day (ensemble.fit_on: day_out)", "blend"),
-    *((n, MORE_CODES, f"{n}_{CODES_TAG}") for n in ("blend", "mlp", "krr")),
+    *((n, MORE_CODES, f"{n}_{CODES_TAG}") for n in ("blend", "mlp", "krr", "ridge")),
     ("blend_stack", "stacking the members' OOF predictions: each target's own mix of the models (ensemble.method: "
      "stack)", "blend"),
 )
@@ -588,7 +588,7 @@ def merged_note(doc: dict) -> str:
     for name, r in doc["results"]["sets"].items():
         if r.get("commit", doc["commit"]) != doc["commit"]:
             by_commit.setdefault(r["commit"], []).append(name)
-    return "; ".join(f"{' and '.join(names)}: the run at commit {c} (the same workflow code)"
+    return "; ".join(f"{', '.join(repr(n) for n in names)}: the run at commit {c} (the same workflow code)"
                      for c, names in by_commit.items())
 
 

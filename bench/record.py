@@ -13,6 +13,7 @@ import datetime as _dt
 import json
 import math
 import os
+import shlex
 import subprocess
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -138,9 +139,9 @@ def command(doc: Mapping[str, Any]) -> str:
         if value is True:
             parts.append(flag)
         elif isinstance(value, list | tuple):
-            parts.append(flag + " " + " ".join(str(v) for v in value))
+            parts.append(flag + " " + " ".join(shlex.quote(str(v)) for v in value))
         else:
-            parts.append(f"{flag} {value}")
+            parts.append(f"{flag} {shlex.quote(str(value))}")
     return " ".join(parts)
 
 

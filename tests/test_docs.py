@@ -109,6 +109,12 @@ def test_saved_config_has_no_absolute_paths(tmp_path):
                              "seeds": [1, 2]}
 
 
+def test_footer_command_quotes_what_a_shell_would_split_or_drop():
+    """An empty or spaced argument is shown as a shell would need it typed, so the footer's command reruns."""
+    doc = {"bench": "toy", "config": {"real": "", "sets": ["1:10", "a b"], "merge": True, "skip": None}}
+    assert record.command(doc) == "python bench/toy.py --real '' --sets 1:10 'a b' --merge"
+
+
 def test_benches_render_without_heavy_imports():
     """Rendering the docs imports every bench: none may import msci, torch, snakemake, scikit-learn at module level."""
     code = ("import importlib.util, sys\n"
@@ -204,8 +210,8 @@ def test_model_table_footer_names_the_sets_merged_from_an_earlier_run():
     sets = {"seed 1, 10 cells": {**_SET, "commit": "abc1234"}, "seed 2, 10 cells": {**_SET, "commit": "0ld0ne1"}}
     doc = _doc("model_table", {"defaults": ["mlp", "ridge"], "sets": sets})
     for text in (table.render(doc, "cite"), table.goal_table(doc, {}, {})):
-        assert "; seed 2, 10 cells: the run at commit 0ld0ne1 (the same workflow code)." in text
-    assert "seed 1, 10 cells: the run" not in table.render(doc, "cite")
+        assert "; 'seed 2, 10 cells': the run at commit 0ld0ne1 (the same workflow code)." in text
+    assert "'seed 1, 10 cells'" not in table.render(doc, "cite")
 
 
 def test_model_table_merge_orders_sets_by_seed_with_the_real_data_last(tmp_path, monkeypatch):
