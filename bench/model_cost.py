@@ -34,8 +34,9 @@ from record import footer, save, table  # noqa: E402
 from repo_config import default_models, optional_models, workflow_config  # noqa: E402
 from scale import _rss_mb  # noqa: E402
 
-# Training and test cells, target columns (Multiome: its codes, targets.n_components + 1) at the competition's size.
-TASKS = {"cite": (70_988, 48_663, 140), "multi": (105_942, 55_935, 129)}
+# Training and test cells at the competition's size.
+TASKS = {"cite": (70_988, 48_663), "multi": (105_942, 55_935)}
+CITE_PROTEINS = 140
 # Columns of the families without a configured width, at the competition's size (genes: the proteins' matched
 # genes; svd_chrom: its per-chromosome components; ivis: the CITE embedding).
 WIDTHS = {"svd_chrom": 1_100, "genes": 140, "qc": 4, "ivis": 64, "cell_type": 7}
@@ -61,8 +62,14 @@ def cases(config: dict) -> list[dict]:
             params = {**REGISTRY[entry["type"]]().get_params(), **(entry.get("params") or {}),
                       **((entry.get("modality_params") or {}).get(m) or {})}
             out.append({"model": name, "type": entry["type"], "task": m, "params": params,
-                        "width": sum(width[f] for f in feats), "default": name in defaults})
+                        "width": sum(width[f] for f in feats), "targets": target_width(config, m),
+                        "default": name in defaults})
     return out
+
+
+def target_width(config: dict, task: str) -> int:
+    """Columns a model predicts at full size: CITE's proteins, Multiome's ``targets.n_components`` codes + 1."""
+    return CITE_PROTEINS if task == "cite" else config["targets"]["n_components"] + 1
 
 
 def widths(config: dict) -> dict[str, int]:
@@ -84,7 +91,7 @@ def one(case: dict, scale: float, n_splits: int) -> dict:
     from msci.cv import fit_held_out
     from msci.models.registry import make_model
 
-    cells, test_cells, targets = TASKS[case["task"]]
+    (cells, test_cells), targets = TASKS[case["task"]], case["targets"]
     n_train, n_test = max(int(cells * scale), 50), max(int(test_cells * scale), 50)
     X, Y = data(n_train + n_test, case["width"], targets)
     valid = np.arange(n_train) % n_splits == 0
@@ -138,10 +145,11 @@ def measure(case: dict, scale: float, n_splits: int) -> dict:
 def render(doc: dict, part: str | None = None) -> str:
     """Per model and task: one fold's fit, its peak RSS and the whole run's estimate; the default run's total."""
     res = doc["results"]
-    rows = [[c["model"] + ("" if c["default"] else " (not default)"), c["task"], f"{c['n_fit']:,} × {c['width']}",
-             f"{c['seconds']:.1f}", f"{c['peak_rss_mb'] / 1024:.2f}", f"{c['estimate_s'] / 3600:.2f}"]
-            for c in res["cases"]]
-    head = ["model", "task", "fit cells × features", "one fold (s)", "peak RSS (GB)", "whole run (h, at most)"]
+    rows = [[c["model"] + ("" if c["default"] else " (not default)"), c["task"],
+             f"{c['n_fit']:,} × {c['width']} → {c['targets']}", f"{c['seconds']:.1f}",
+             f"{c['peak_rss_mb'] / 1024:.2f}", f"{c['estimate_s'] / 3600:.2f}"] for c in res["cases"]]
+    head = ["model", "task", "fit cells × features → targets", "one fold (s)", "peak RSS (GB)",
+            "whole run (h, at most)"]
     total = res["default_total_h"]
     note = (f"default run's model fits at most {total:.1f} h ({res['fits']} fits per model); "
             f"scale {res['scale']}")

@@ -576,8 +576,7 @@ def merged(path: Path, results: dict[str, dict]) -> dict[str, dict]:
 
 
 def set_order(name: str) -> tuple[int, int, int]:
-    """Simulated sets by seed and cells, then the real data: the tables' columns in one order, whichever order the
-    sets were run and merged in."""
+    """Sort key of a set's column: simulated sets by seed and cells, then the real data, however they were run."""
     found = re.match(r"seed (\d+), (\d+) cells", name)
     return (0, int(found[1]), int(found[2])) if found else (1, 0, 0)
 
@@ -588,8 +587,8 @@ def merged_note(doc: dict) -> str:
     for name, r in doc["results"]["sets"].items():
         if r.get("commit", doc["commit"]) != doc["commit"]:
             by_commit.setdefault(r["commit"], []).append(name)
-    return "; ".join(f"{', '.join(repr(n) for n in names)}: the run at commit {c} (the same workflow code)"
-                     for c, names in by_commit.items())
+    quoted = {c: ", ".join(f"'{n}'" for n in names) for c, names in by_commit.items()}
+    return "; ".join(f"{names}: the run at commit {c} (the same workflow code)" for c, names in quoted.items())
 
 
 def footer(doc: dict, note: str = "") -> str:

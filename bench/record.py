@@ -134,7 +134,7 @@ def command(doc: Mapping[str, Any]) -> str:
         parts.append(str(positional))
     for key, value in config.items():
         flag = "--" + key.replace("_", "-")
-        if value is None or value is False or value == []:
+        if value is None or value is False or (isinstance(value, list | tuple) and not value):
             continue
         if value is True:
             parts.append(flag)

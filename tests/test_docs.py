@@ -204,6 +204,15 @@ def test_model_table_sets_other_benches_figures_beside_its_own_naming_their_sour
     assert table.set_sizes(10, "narrow")["cite"]["n_test"] == 5
 
 
+def test_model_cost_predicts_as_many_multiome_codes_as_the_config_asks():
+    """The full-size cost of a Multiome model is measured at the configured target codes (+1), not a fixed width."""
+    cost = _load("model_cost")
+    config = _load("repo_config").workflow_config()
+    config["targets"]["n_components"] = 7
+    widths = {c["task"]: c["targets"] for c in cost.cases(config)}
+    assert widths == {"cite": 140, "multi": 8}
+
+
 def test_model_table_footer_names_the_sets_merged_from_an_earlier_run():
     """A set kept by ``--merge`` from another commit's run is named with that commit under every table."""
     table = _load("model_table")
