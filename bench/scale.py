@@ -301,7 +301,7 @@ def main() -> None:
                     print(f"{name}_{method}_{n}_cells_seconds: {r['seconds']:.1f}", flush=True)
                     print(f"{name}_{method}_{n}_cells_peak_rss_mb: {r['rss_mb']:.0f}", flush=True)
             cv = {m: json.loads((root / m / "metrics.json").read_text())["cv_pearson"] for m in ("svd", "none")}
-            print(f"ridge_cv_pearson_{n}_cells_svd128: {cv['svd']:.4f}")
+            print(f"ridge_cv_pearson_{n}_cells_codes: {cv['svd']:.4f}")
             print(f"ridge_cv_pearson_{n}_cells_exact: {cv['none']:.4f}")
             for sub in ("svd", "none"):
                 runs[sub]["ridge_cv_pearson"] = cv[sub]
