@@ -31,10 +31,11 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow" / "scripts"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from full_size import FULL  # noqa: E402
 from record import fmt, footer, save, table  # noqa: E402
 from repo_config import target_files, workflow_config  # noqa: E402
 
-FULL_CELLS = 105_942  # the competition's Multiome training cells
+FULL_CELLS = FULL["multi"][0]  # the competition's Multiome training cells
 
 
 def write_folds(root: Path, n_splits: int, seed: int = 0) -> None:

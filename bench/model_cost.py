@@ -30,13 +30,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow" / "scripts"))
 sys.path.insert(0, str(REPO / "bench"))
 
+from full_size import FULL  # noqa: E402
 from record import footer, save, table  # noqa: E402
 from repo_config import default_models, optional_models, workflow_config  # noqa: E402
 from scale import _rss_mb  # noqa: E402
 
 # Training and test cells at the competition's size.
-TASKS = {"cite": (70_988, 48_663), "multi": (105_942, 55_935)}
-CITE_PROTEINS = 140
+TASKS = {m: FULL[m][:2] for m in FULL}
 # Columns of the families without a configured width, at the competition's size (genes: the proteins' matched
 # genes; svd_chrom: its per-chromosome components; ivis: the CITE embedding).
 WIDTHS = {"svd_chrom": 1_100, "genes": 140, "qc": 4, "ivis": 64, "cell_type": 7}
@@ -69,7 +69,7 @@ def cases(config: dict) -> list[dict]:
 
 def target_width(config: dict, task: str) -> int:
     """Columns a model predicts at full size: CITE's proteins, Multiome's ``targets.n_components`` codes + 1."""
-    return CITE_PROTEINS if task == "cite" else config["targets"]["n_components"] + 1
+    return FULL["cite"][3] if task == "cite" else config["targets"]["n_components"] + 1
 
 
 def widths(config: dict) -> dict[str, int]:
