@@ -123,6 +123,58 @@ def test_early_stopping_models_stop_on_an_inner_split_and_only_watch_the_scored_
         np.testing.assert_array_equal(m.eval_scale_[1], rho[stop.astype(int)])
 
 
+def test_grouped_folds_early_stop_on_whole_batches_the_model_never_trained_on():
+    n = 240
+    X = np.arange(n, dtype=float)[:, None]
+    Y = np.random.default_rng(0).normal(size=(n, 3))
+    batches = np.array([f"donor{i % 6}" for i in range(n)])
+    folds = np.arange(n) % 3
+    models = {}
+
+    def make(k):
+        models[k] = _EarlyStopper()
+        return models[k]
+
+    cross_validate(make, X, Y, folds, X[:5], stop_fraction=0.1, seed=3, stop_groups=batches)
+    for k, m in models.items():
+        stop = m.eval_ids_[1].astype(int)
+        assert not np.isin(stop, np.flatnonzero(folds == k)).any()
+        assert not set(batches[stop]) & set(batches[m.ids_.astype(int)])  # no batch on both sides
+        assert len(set(batches[stop])) == 1  # one of six batches already covers 10 %
+
+
+def test_inner_split_by_groups_covers_the_fraction_with_whole_groups_and_leaves_one_to_fit():
+    rows = np.arange(100)
+    groups = np.repeat(["a", "b", "c", "d", "e"], 20)
+    fit, stop = inner_split(rows, None, 0.3, seed=4, groups=groups)
+    assert len(stop) == 40 and not set(groups[stop]) & set(groups[fit])  # two whole groups reach 30 %
+    np.testing.assert_array_equal(stop, inner_split(rows, None, 0.3, seed=4, groups=groups)[1])
+    fit, stop = inner_split(rows[:40], None, 0.9, seed=0, groups=groups[:40])
+    assert len(fit) == len(stop) == 20  # never every group
+    fit, stop = inner_split(rows[:20], None, 0.2, seed=0, groups=groups[:20])
+    assert len(stop) == 4  # a single group: stratified rows as without groups
+
+
+@pytest.mark.parametrize("days, donors, expected", [
+    ([2, 3, 4], [1, 2, 3], "group_day"),
+    ([2], [1, 2, 3], "group_donor"),
+    ([2], [1], "stratified"),
+])
+def test_auto_folds_hold_out_days_else_donors_else_stratify(days, donors, expected):
+    rng = np.random.default_rng(0)
+    n = 120
+    cells = pd.DataFrame({"split": "train", "day": rng.choice(days, n), "donor": rng.choice(donors, n)},
+                         index=[f"c{i}" for i in range(n)])
+    good = pd.Series(np.arange(n) % 4 == 0, index=cells.index)
+    folds = make_folds(cells, "auto", n_splits=5, good_validation=good)
+    assert folds.attrs["strategy"] == expected
+    assert ("stop_group" in folds) == expected.startswith("group_")
+    if expected.startswith("group_"):
+        column = expected.removeprefix("group_")
+        assert folds.groupby(cells[column])["fold"].nunique().max() == 1
+        np.testing.assert_array_equal(folds["stop_group"], cells["donor"].astype(str) + "/" + cells["day"].astype(str))
+
+
 def test_inner_split_is_seeded_disjoint_and_keeps_a_cell_on_each_side():
     rows = np.arange(10, 60)
     labels = np.arange(50) % 2 == 0

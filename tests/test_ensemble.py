@@ -100,6 +100,21 @@ def test_ensemble_writes_weights_metrics_and_a_holdout_score(tmp_path):
     assert set(m["weights"]) == {"good", "weak"}
 
 
+@pytest.mark.parametrize("grouped, n_fit", [(True, 300), (False, 60)])
+def test_auto_fits_weights_on_every_oof_cell_when_folds_hold_out_batches_else_on_good_validation(
+        tmp_path, grouped, n_fit):
+    y, a, b = _two_models(n=300)
+    ids = [f"c{i}" for i in range(300)]
+    oof, test = _model_files(tmp_path, {"good": a, "weak": b}, y, ids, ids[:20])
+    pd.DataFrame({"split": "train", "day": 2}, index=ids).to_parquet(tmp_path / "cells.parquet")
+    folds = pd.DataFrame({"fold": np.arange(300) % 4, "good_validation": np.arange(300) % 5 == 0}, index=ids)
+    if grouped:
+        folds["stop_group"] = [f"donor{k}" for k in folds["fold"]]
+    folds.to_parquet(tmp_path / "folds.parquet")
+    m = _ensemble(tmp_path, oof, test, n_trials=10, fit_on="auto")
+    assert m["fit_on"] == ("all" if grouped else "good_validation") and m["n_fit_cells"] == n_fit
+
+
 def test_holdout_chooses_weights_and_best_single_model_on_one_half_and_scores_the_other(tmp_path):
     # Model "even" is perfect on the cells of even folds and noise on odd folds; "odd" the reverse.
     rng = np.random.default_rng(0)

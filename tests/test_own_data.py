@@ -97,6 +97,24 @@ def test_log1p_cp10k_scales_each_cell_to_ten_thousand_counts_from_a_layer(pair, 
     np.testing.assert_allclose(m.read().toarray(), expected, rtol=1e-5)
 
 
+def test_clr_targets_are_seurats_centred_log_ratio_across_each_cells_proteins(pair, tmp_path):
+    rna, _, spec = pair
+    rng = np.random.default_rng(5)
+    counts = rng.poisson(rng.gamma(1.0, 20.0, size=(rna.n_obs, 9))).astype(np.float32)
+    counts[3] = 0  # a cell without counts stays zero
+    adt = ad.AnnData(sp.csr_matrix(counts), obs=pd.DataFrame(index=rna.obs_names),
+                     var=pd.DataFrame(index=[f"CD{j}" for j in range(9)]))
+    adt.write_h5ad(tmp_path / "adt_counts.h5ad")
+    ingest_own_data("cite", {**spec, "targets": str(tmp_path / "adt_counts.h5ad"), "target_normalize": "clr"},
+                    chunk_rows=6, **outputs(tmp_path))
+    m = MatrixFile(tmp_path / "targets.h5ad")
+    x = counts[rna.obs_names.get_indexer(m.obs_names)].astype(np.float64)
+    # Seurat: log1p(x / exp(sum(log1p(x[x > 0])) / length(x))), per cell (margin = 2)
+    expected = np.log1p(x / np.exp(np.log1p(x).sum(axis=1, keepdims=True) / x.shape[1]))
+    got = m.read()
+    np.testing.assert_allclose(got.toarray() if sp.issparse(got) else got, expected, rtol=1e-5, atol=1e-6)
+
+
 def test_mudata_atac_tfidf_matches_the_muon_formula(tmp_path):
     import mudata as md
 

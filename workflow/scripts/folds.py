@@ -1,4 +1,5 @@
-"""Rule folds: assign training cells to cross-validation folds (stratified on good validation)."""
+"""Rule folds: assign training cells to cross-validation folds (whole batches held out, or stratified on good
+validation)."""
 
 import pandas as pd
 
@@ -12,6 +13,7 @@ with logged(sm.log[0]) as log:
     folds = make_folds(pd.read_parquet(sm.input.cells), seed=sm.params.seed,
                        good_validation=adversarial["good_validation"], **sm.params.folds)
     write_parquet(folds, sm.output.folds)
+    log.info("fold strategy: %s (configured: %s)", folds.attrs["strategy"], sm.params.folds["strategy"])
     log.info("fold sizes: %s; good-validation cells per fold: %s",
              folds["fold"].value_counts().sort_index().tolist(),
              folds.groupby("fold")["good_validation"].sum().tolist())

@@ -95,13 +95,14 @@ def takes_groups(model) -> bool:
 def fit_held_out(model, X: np.ndarray, Y: np.ndarray, train: np.ndarray, valid: np.ndarray,
                  rho: np.ndarray | None = None, stop_labels: np.ndarray | None = None,
                  stop_fraction: float = 0.1, seed: int = 0, X_test: np.ndarray | None = None,
-                 groups: np.ndarray | None = None) -> HeldOut:
+                 groups: np.ndarray | None = None, stop_groups: np.ndarray | None = None) -> HeldOut:
     """Fit ``model`` on the ``train`` rows and predict the ``valid`` rows (index arrays).
 
     A model that early-stops gets an inner split of ``train`` (``stop_fraction`` of it, stratified
-    on ``stop_labels``) to stop on; ``valid`` is only watched. ``pearson_if_stopped_on_scored`` is
-    its best score among the epochs run: a lower bound of what choosing the epoch on ``valid`` would
-    have reported (training stopped when the inner split stopped improving, on fewer cells).
+    on ``stop_labels``, or whole batches of ``stop_groups`` where given: :func:`inner_split`) to stop on;
+    ``valid`` is only watched. ``pearson_if_stopped_on_scored`` is its best score among the epochs run: a
+    lower bound of what choosing the epoch on ``valid`` would have reported (training stopped when the inner
+    split stopped improving, on fewer cells).
     """
     t0 = time.perf_counter()
     w_va = rho[valid] if rho is not None else None
@@ -112,7 +113,7 @@ def fit_held_out(model, X: np.ndarray, Y: np.ndarray, train: np.ndarray, valid: 
 
     if stops_early(model):
         fit_rows, stop_rows = inner_split(train, stop_labels[train] if stop_labels is not None else None,
-                                          stop_fraction, seed)
+                                          stop_fraction, seed, stop_groups[train] if stop_groups is not None else None)
         watched = (X[valid], Y[valid], w_va)
         stop = (X[stop_rows], Y[stop_rows], rho[stop_rows] if rho is not None else None)
         model.fit(X[fit_rows], Y[fit_rows], eval_set=[watched, stop], **batches(fit_rows))
@@ -138,14 +139,14 @@ def cross_validate(make_model: Callable[[int], Any], X: np.ndarray, Y: np.ndarra
                    on_test: Callable[[int, np.ndarray], None] | None = None,
                    on_fold: Callable[[int, Any], None] | None = None,
                    on_score: Callable[[int, np.ndarray, np.ndarray], None] | None = None,
-                   groups: np.ndarray | None = None) -> CVResult:
+                   groups: np.ndarray | None = None, stop_groups: np.ndarray | None = None) -> CVResult:
     """Train one model per fold; OOF rows come from the fold that held them out.
 
     Test predictions are the mean over folds of each fold model's ``predict`` (models that
     early-stop restore their best checkpoint before predicting), mapped into the global space first.
     ``Y``: one target matrix for every fold (``rho`` per cell turns the Pearson of codes into the genes'
     exact Pearson), or :class:`SplitTargets` giving each fold its own (one fold's in memory at a time).
-    ``stop_labels``/``stop_fraction``/``seed``: the inner early-stopping split (:func:`fit_held_out`).
+    ``stop_labels``/``stop_groups``/``stop_fraction``/``seed``: the inner early-stopping split (:func:`fit_held_out`).
     ``on_test(k, pred)``: called with each fold model's test predictions (global space) as they are made, so
     a caller can keep them (the folds' spread) without this loop holding a copy per fold.
     ``on_fold(k, model)``: called with each fold's fitted model (e.g. to save it) before the next is made.
@@ -168,7 +169,8 @@ def cross_validate(make_model: Callable[[int], Any], X: np.ndarray, Y: np.ndarra
         Y_k, rho_k = targets.codes(int(k))
         tr, va = np.flatnonzero(folds != k), np.flatnonzero(folds == k)
         model = make_model(int(k))
-        held = fit_held_out(model, X, Y_k, tr, va, rho_k, stop_labels, stop_fraction, seed + int(k), X_test, groups)
+        held = fit_held_out(model, X, Y_k, tr, va, rho_k, stop_labels, stop_fraction, seed + int(k), X_test, groups,
+                            stop_groups)
         if on_fold is not None:
             on_fold(int(k), model)
         del model

@@ -460,16 +460,25 @@ def fit_cell_mask(cells: pd.DataFrame, fit_on: str) -> tuple[np.ndarray, str]:
     return mask, fit_on
 
 
+def resolve_fit_on(fit_on: str, folds: pd.DataFrame) -> str:
+    """What ``auto`` stands for: all OOF cells where the folds hold out whole batches (each OOF cell was then
+    predicted by models that never saw its batch), else the good-validation cells; other values as given."""
+    if fit_on != "auto":
+        return fit_on
+    return "all" if "stop_group" in folds else "good_validation"
+
+
 def weight_fit_cells(files: BlendFiles, models: Models, folds: pd.DataFrame, cells: pd.DataFrame,
                      oofs: list[_Standardized], settings: BlendSettings, chunk_rows: int) -> tuple[FitCells, str]:
     """The cells whose score the weights maximise, and what they are: OOF cells (good validation or all), or the
     day-out cells as predicted by the models trained without their day (good validation where there is none)."""
-    if settings.fit_on == "day_out":
+    fit_on = resolve_fit_on(settings.fit_on, folds)
+    if fit_on == "day_out":
         fit = day_out_fit_cells(files.day_out, models, folds, settings.standardize, chunk_rows)
         if fit is not None:
             return fit, "day_out"
         log.warning("no day-out cells (a single training day): weights are fit on the good-validation OOF cells")
-    fit_mask, fit_on = fit_cell_mask(cells, "all" if settings.fit_on == "all" else "good_validation")
+    fit_mask, fit_on = fit_cell_mask(cells, "all" if fit_on == "all" else "good_validation")
     return fit_cells(models, oofs, folds, fit_mask, chunk_rows), fit_on
 
 

@@ -2,6 +2,9 @@
 
 * ``log1p_cp10k`` (RNA, ADT counts): each cell scaled to 10,000 total counts, then ``log1p`` —
   scanpy's ``normalize_total(target_sum=1e4)`` + ``log1p``.
+* ``clr`` (ADT counts): Seurat's centred log-ratio across the features of each cell
+  (``NormalizeData(method = "CLR", margin = 2)``): ``log1p(x / exp(mean(log1p(x))))``, the mean over
+  all of the cell's features, zeros included.
 * ``tfidf`` (ATAC counts): muon's ``atac.pp.tfidf`` defaults — term frequency ``log1p(1e4 · x / cell
   total)`` times inverse document frequency ``log1p(n_cells / peak total)``. The peak totals need a
   first pass over the cells (:class:`TfIdf`); the same IDF then serves training and test cells.
@@ -12,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-METHODS = ("none", "log1p_cp10k", "tfidf")
+METHODS = ("none", "log1p_cp10k", "clr", "tfidf")
 SCALE = 1e4
 
 
@@ -39,6 +42,20 @@ def counts_per_10k(block):
     totals = row_totals(block)
     factors = np.divide(SCALE, totals, out=np.zeros_like(totals), where=totals > 0)
     return _log1p(_scale_rows(block, factors))
+
+
+def clr(block):
+    """Seurat's CLR per cell: each row divided by the exponential of its mean ``log1p``, then ``log1p``.
+
+    Zeros stay zero (sparse stays sparse); an all-zero row stays zero.
+    """
+    if sp.issparse(block):
+        logs = sp.csr_matrix(block, dtype=np.float64, copy=True)
+        np.log1p(logs.data, out=logs.data)
+        mean_log = np.asarray(logs.sum(axis=1), dtype=np.float64).ravel() / block.shape[1]
+    else:
+        mean_log = np.log1p(np.asarray(block, dtype=np.float64)).mean(axis=1)
+    return _log1p(_scale_rows(block, np.exp(-mean_log)))
 
 
 class TfIdf:
@@ -75,6 +92,8 @@ def normalize_block(block, method: str, tfidf: TfIdf | None = None):
         return block
     if method == "log1p_cp10k":
         return counts_per_10k(block)
+    if method == "clr":
+        return clr(block)
     if method == "tfidf":
         if tfidf is None:
             raise ValueError("tfidf normalisation needs a fitted TfIdf")

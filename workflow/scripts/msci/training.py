@@ -19,6 +19,7 @@ from msci.io.fitted import atomic_dir, write_manifest
 from msci.io.matrix import MatrixFile, MatrixWriter, write_matrix
 from msci.models.registry import make_model
 from msci.split_codecs import DAY_OUT, SplitCodes, TargetFiles, fold_table, load_split_codes, table_splits
+from msci.validation.folds import batch_labels
 
 log = logging.getLogger(__name__)
 # What the prediction files' columns are, said in their uns: compressed targets' OOF rows are in the code space of
@@ -64,6 +65,7 @@ def train_model(model_type: str, params: dict[str, Any], feature_paths: Sequence
     with (MatrixWriter(out_test, code_names, uns={"code_space": spaces["test"], "layers": FOLD_LAYERS}) as test_out,
           fitted_folder(out_fitted) as fitted):
         result = cross_validate(make, X_train, splits, fold, X_test.to_numpy(), stop_labels=good,
+                                stop_groups=data.stop_groups,
                                 stop_fraction=stop_fraction, seed=seed, groups=data.batches,
                                 on_test=lambda k, pred: test_out.append_layer(fold_layer(k), pred),
                                 on_fold=(lambda k, m: m.save(str(fitted / fold_layer(k)))) if fitted else None)
@@ -135,10 +137,13 @@ class TrainingData:
     def batches(self) -> np.ndarray | None:
         """Each training cell's batch, its donor × day where the cells have them (the groups of models that fit
         per batch); ``None`` where they have neither."""
-        columns = [self.cells.loc[self.train_ids, c].astype(str) for c in ("donor", "day") if c in self.cells]
-        if not columns:
-            return None
-        return (columns[0] + "/" + columns[-1] if len(columns) > 1 else columns[0]).to_numpy()
+        train = self.cells.loc[self.train_ids]
+        return batch_labels(train) if {"donor", "day"} & set(train.columns) else None
+
+    @property
+    def stop_groups(self) -> np.ndarray | None:
+        """Each training cell's batch where the folds are grouped (early stopping then holds out whole batches)."""
+        return self.folds["stop_group"].to_numpy() if "stop_group" in self.folds else None
 
     @property
     def train_cells(self) -> pd.DataFrame:
@@ -184,8 +189,9 @@ def fit_day_out(model, X: np.ndarray, splits: SplitCodes, folds: pd.DataFrame, t
     log.info("day out: trained on %d cells of the earlier days, scored on %d cells of day %s",
              (~day_out).sum(), day_out.sum(), train_cells["day"].to_numpy()[day_out][0])
     Y, rho = splits.codes(DAY_OUT)
+    stop_groups = folds["stop_group"].to_numpy() if "stop_group" in folds else None
     return fit_held_out(model, X, Y, np.flatnonzero(~day_out), np.flatnonzero(day_out), rho, stop_labels(folds),
-                        stop_fraction, seed, groups=groups)
+                        stop_fraction, seed, groups=groups, stop_groups=stop_groups)
 
 
 @dataclass(frozen=True)

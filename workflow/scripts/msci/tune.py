@@ -122,6 +122,7 @@ class Objective:
 
         result = cross_validate(lambda k: make_model(self.model_type, params, seed=self.seed + k, threads=self.threads),
                                 self.X, self.data.splits, self.data.fold, None, stop_labels=self.data.good,
+                                stop_groups=self.data.stop_groups,
                                 stop_fraction=self.stop_fraction, seed=self.seed, on_score=report,
                                 groups=self.data.batches)
         value = float(result.pearson[self.scored].mean())
