@@ -9,7 +9,7 @@ EXTRA := $(if $(GPU),envs/requirements-gpu.txt,envs/requirements-cpu.txt)
 STAMP := $(VENV)/.installed$(if $(GPU),-gpu,)
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 
-.PHONY: setup demo test test-fast lint bench docs schemas clean
+.PHONY: setup demo test test-fast lint bench docs schemas clean real-data real-splits peers peers-setup
 
 setup: $(STAMP)
 
@@ -39,6 +39,30 @@ bench: setup
 	$(BIN)/python bench/scale.py
 	$(BIN)/python bench/model_cost.py
 	$(BIN)/python bench/codes_cost.py
+
+# The real development benchmark (Liu et al. 2021 CITE-seq, bench/liu.py): download once, check, write both splits.
+real-data: setup
+	$(BIN)/python bench/liu.py
+
+# The workflow on both real splits, with donor-grouped and the seed's random-fold validation (bench/real_splits.py).
+real-splits: real-data
+	$(BIN)/python bench/real_splits.py --cores $(CORES)
+
+# The peers (totalVI in an environment of its own, Guanlab's kernel ridge, KNN) on both real splits (bench/peers.py).
+PEERS_VENV := .venv-peers
+PEERS_STAMP := $(PEERS_VENV)/.installed
+
+peers-setup: $(PEERS_STAMP)
+
+$(PEERS_STAMP): envs/torch.txt envs/constraints.txt envs/peers.txt pyproject.toml
+	test -x $(PEERS_VENV)/bin/python || $(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/python -m pip --disable-pip-version-check install -q -r envs/torch.txt
+	$(PEERS_VENV)/bin/python -m pip --disable-pip-version-check install -q -c envs/constraints.txt -r envs/peers.txt
+	$(PEERS_VENV)/bin/python -m pip --disable-pip-version-check install -q --no-deps --no-build-isolation -e .
+	touch $@
+
+peers: real-data peers-setup
+	$(BIN)/python bench/peers.py
 
 # The docs' generated blocks (README.md, docs/*.md) from bench/results/*.json (tests/test_docs.py checks them).
 docs: setup

@@ -184,6 +184,11 @@ def test_weights_fit_on_the_day_out_cells_favour_the_model_that_holds_up_on_a_ne
     # Weights chosen on half of the day-out cells, scored on the other half: near the steady model's perfect score.
     assert m["cv_pearson_holdout"] > 0.95
     assert m["cv_pearson_day_out"] is None and m["day_out_weights"].startswith("none: the blend's weights are fit on")
+    # Day-grouped folds put the whole day-out day in one fold: its halves are then whole batches (donors).
+    folds.assign(fold=day - 2, stop_group=[f"d{i % 5}/{d}" for i, d in enumerate(day)]).to_parquet(
+        tmp_path / "folds.parquet")
+    grouped = _ensemble(tmp_path, oof, test, day_out, n_trials=30, fit_on="day_out")
+    assert grouped["cv_pearson_holdout"] > 0.95 and grouped["weights"]["steady"] > 0.9
     folds.assign(day_out=False).to_parquet(tmp_path / "folds.parquet")  # a single training day: OOF cells instead
     assert _ensemble(tmp_path, oof, test, {}, n_trials=5, fit_on="day_out")["fit_on"] == "good_validation"
 

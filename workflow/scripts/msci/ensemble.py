@@ -5,11 +5,12 @@ centred and scaled to unit variance before weighting (``standardize="row"``): th
 model's *shape* of a cell's profile, not its scale. ``"matrix"`` standardises each model's whole
 matrix at once (what the original solution did), ``"none"`` blends raw predictions.
 
-Weights are searched by Optuna (seeded TPE) to maximise the mean per-cell Pearson on the
-good-validation OOF cells (or all OOF cells). That score is in-sample. ``method="stack"`` goes one step
+Weights are searched by Optuna (seeded TPE) to maximise the mean per-cell Pearson on all OOF cells where the
+folds hold out whole batches, else on the good-validation OOF cells (``fit_on``). That score is in-sample. ``method="stack"`` goes one step
 further and stacks the members' OOF predictions target by target: each target gets its own least-squares
 mix of the models, shrunk toward the searched weights. The headline score is
-out-of-sample: weights fit on the cells of even folds and scored on odd folds and vice versa
+out-of-sample: weights fit on the cells of even folds and scored on odd folds and vice versa (even and odd
+batches where the fit cells lie in one fold)
 (``cv_pearson_holdout``, the mean over ``n_seeds`` repetitions of the seeded search, whose spread is
 reported), set against the best single model chosen the same way. ``cv_pearson_day_out`` blends the models'
 day-out predictions (trained without the latest training day) with weights fit on the other days.
@@ -231,7 +232,8 @@ class Models:
 
 @dataclass
 class FitCells:
-    """The weight-fitting cells' targets, standardised OOF predictions, ρ and folds, held for the weight search."""
+    """The weight-fitting cells' targets, standardised OOF predictions, ρ and half keys (:func:`half_keys`: folds, or
+    batches where the cells lie in one fold), held for the weight search."""
 
     rows: np.ndarray
     y: np.ndarray
@@ -305,7 +307,16 @@ def fit_cells(models: Models, oofs: list[_Standardized], folds: pd.DataFrame, fi
     rows = np.flatnonzero(fit_mask)
     y = np.asarray(models.targets.read_rows(rows, chunk_rows), dtype=np.float32)
     preds = [o.rows(rows, chunk_rows) for o in oofs]
-    return FitCells(rows, y, preds, models.rho[rows], folds["fold"].to_numpy()[rows])
+    return FitCells(rows, y, preds, models.rho[rows], half_keys(folds, rows))
+
+
+def half_keys(folds: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
+    """What splits the fit cells into the held-out halves (by parity): their folds, or, where they all lie in one
+    fold (the day-out day under day-grouped folds), their batches (``stop_group``) numbered in order."""
+    fold = folds["fold"].to_numpy()[rows]
+    if len(np.unique(fold)) < 2 and "stop_group" in folds:
+        return pd.factorize(folds["stop_group"].to_numpy()[rows], sort=True)[0]
+    return fold
 
 
 def holdout_scores(fit: FitCells, search: WeightSearch, settings: BlendSettings, names: Sequence[str]) -> dict:
@@ -356,7 +367,7 @@ def day_out_fit_cells(paths: Mapping[str, str], models: Models, folds: pd.DataFr
         return None
     preds = [_Standardized(f, how, chunk_rows).block(0, len(rows)) for f in open_day_out(paths, models, rows)]
     y = np.asarray(models.day_out_targets.read_rows(rows, chunk_rows), dtype=np.float32)
-    return FitCells(rows, y, preds, models.day_out_rho[rows], folds["fold"].to_numpy()[rows])
+    return FitCells(rows, y, preds, models.day_out_rho[rows], half_keys(folds, rows))
 
 
 def day_out_scores(paths: Mapping[str, str], models: Models, folds: pd.DataFrame, fit: FitCells,

@@ -80,9 +80,11 @@ def train_model(model_type: str, params: dict[str, Any], feature_paths: Sequence
     over = stopping_overstatement(result)
     if over:
         metrics.update(over, stop_fraction=stop_fraction)
-        log.info("%s: epoch chosen on %.0f %% of each fold's training cells; choosing it on the scored fold "
-                 "would have reported %.4f (+%.4f)", model_type, 100 * stop_fraction,
+        stop_cells = "whole batches, at least " if data.stop_groups is not None else ""
+        log.info("%s: epoch chosen on %s%.0f %% of each fold's training cells; choosing it on the scored fold "
+                 "would have reported %.4f (+%.4f)", model_type, stop_cells, 100 * stop_fraction,
                  over["cv_pearson_if_stopped_on_scored_fold"], over["early_stopping_overstatement"])
+        metrics["stop_on"] = "batches" if data.stop_groups is not None else "cells"
     held = fit_day_out(make(n_folds), X_train, splits, folds, train_cells, stop_fraction, seed + n_folds,
                        data.batches)
     metrics["cv_pearson_day_out"] = held.score if held is not None else None
