@@ -6,9 +6,9 @@ model's *shape* of a cell's profile, not its scale. ``"matrix"`` standardises ea
 matrix at once (what the original solution did), ``"none"`` blends raw predictions.
 
 Weights are searched by Optuna (seeded TPE) to maximise the mean per-cell Pearson on all OOF cells where the
-folds hold out whole batches, else on the good-validation OOF cells (``fit_on``). That score is in-sample. ``method="stack"`` goes one step
-further and stacks the members' OOF predictions target by target: each target gets its own least-squares
-mix of the models, shrunk toward the searched weights. The headline score is
+folds hold out whole batches, else on the good-validation OOF cells (``fit_on``). That score is in-sample.
+``method="stack"`` goes one step further and stacks the members' OOF predictions target by target: each target
+gets its own least-squares mix of the models, shrunk toward the searched weights. The headline score is
 out-of-sample: weights fit on the cells of even folds and scored on odd folds and vice versa (even and odd
 batches where the fit cells lie in one fold)
 (``cv_pearson_holdout``, the mean over ``n_seeds`` repetitions of the seeded search, whose spread is
