@@ -12,7 +12,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 BENCHES = ("scale", "xgb_objective", "target_compression", "own_data", "model_table", "cell_type_feature",
-           "validation_claim", "nn_epochs", "full_size", "model_cost", "ceiling", "guanlab", "codes_cost")
+           "validation_claim", "nn_epochs", "full_size", "model_cost", "ceiling", "guanlab", "codes_cost",
+           "real_splits", "peers")
 
 
 def _load(name: str):
@@ -176,6 +177,43 @@ def test_unmeasured_benches_render(name):
     text = _load(name).render(doc, part)
     assert row in text
     assert f"`python bench/{name}.py" in text and "` at commit abc1234, 2025-01-01, 2 cores" in text
+
+
+def _test_metrics(r: float) -> dict:
+    return {"mean_pearson_per_cell": r, "mean_pearson_per_gene": r - 0.2, "rmse": 1 - r}
+
+
+def _real_run(scores: dict[str, tuple[float, float]], blend: float) -> dict:
+    """A real_splits run: member → (CV, test per-cell r), the blend's test r."""
+    return {"n_test_cells": 100, "mean_profile": _test_metrics(0.5),
+            "members": {n: {"cv_pearson": cv, "cv_pearson_good_validation": cv, "test": _test_metrics(t)}
+                        for n, (cv, t) in scores.items()},
+            "blend": {"cv_pearson_holdout": 0.9, "weights": {}, "fit_on": "all", "test": _test_metrics(blend)}}
+
+
+def test_real_splits_renders_the_goal_against_peers_and_the_rank_agreement_of_each_validation():
+    bench = _load("real_splits")
+    grouped = _real_run({"ridge": (0.80, 0.71), "krr": (0.82, 0.73), "mlp": (0.81, 0.70)}, blend=0.735)
+    random = _real_run({"ridge": (0.90, 0.71), "krr": (0.91, 0.73), "mlp": (0.93, 0.70)}, blend=0.72)
+    runs = {"grouped": grouped, "random": random}
+    split = {"runs": runs, "workflow_seconds": {"grouped": 600.0, "random": 600.0},
+             "rank_agreement": bench.rank_agreement(runs),
+             "rule_costs": {"ingest/cite": {"seconds": 12.0, "peak_rss_gb": 0.5}}}
+    assert split["rank_agreement"]["donor-grouped CV"]["spearman_with_test"] == 0.5
+    assert split["rank_agreement"]["random-fold CV"]["spearman_with_test"] == -0.5
+    doc = _doc("real_splits", {"splits": {"b1_to_b2": split}})
+    peers = _doc("peers", {"splits": {"b1_to_b2": {"n_test_cells": 100, "peers": {
+        "guanlab": {**_test_metrics(0.74), "seconds": 60.0, "peak_rss_gb": 1.0},
+        "totalvi": {"skipped": "no peers environment"}}}}})
+    headline = bench.test_rows(doc, peers)
+    assert bench.goal(headline, "b1_to_b2")[0] == "guanlab"  # the best of the simple methods and peers
+    assert round(bench.goal(headline, "b1_to_b2")[1], 4) == -0.005
+    validation = bench.render(doc, "validation")
+    assert "| B1 → B2 | donor-grouped CV | 0.50 |" in validation
+    assert "| B1 → B2 | random-fold CV | -0.50 |" in validation
+    assert "| ingest/cite | 12 / 0.50 |" in bench.render(doc, "cost")
+    text = _load("peers").render(peers, None)
+    assert "| Guanlab's kernel ridge (as published) | b1_to_b2 | 100 | 0.7400 |" in text and "not run:" in text
 
 
 def test_model_table_sets_other_benches_figures_beside_its_own_naming_their_source():

@@ -44,8 +44,7 @@ def test_liu_splits_hold_no_b3_cell_and_split_genes_from_proteins_by_feature_typ
 @pytest.mark.slow
 def test_workflow_on_a_real_split_holds_out_whole_donors_and_beats_the_mean_profile(liu_files, tmp_path):
     snakefile, tiny = workflow_with_models(tmp_path, ("ridge", "mlp"))
-    fast = {"models": {"mlp": {"params": {"hidden": [64], "epochs": 3, "n_bags": 1}}},
-            "features": {"ivis": {"epochs": 1, "embedding_dims": 4}}}
+    fast = {"models": {"mlp": {"features": {"cite": ["svd"]}, "params": {"hidden": [64], "epochs": 3, "n_bags": 1}}}}
     (tmp_path / "fast.yaml").write_text(yaml.safe_dump(fast))
     run_snakemake(tmp_path, "-s", str(snakefile), "--configfile", str(liu_files["b1_to_b2.yaml"]),
                   str(tmp_path / "fast.yaml"))
@@ -55,6 +54,8 @@ def test_workflow_on_a_real_split_holds_out_whole_donors_and_beats_the_mean_prof
     donors = cells.loc[folds.index, "donor"]
     assert folds.groupby(donors)["fold"].nunique().max() == 1 and folds["fold"].nunique() == 7
     assert "stop_group" in folds
+    mlp = json.loads((results / "cite" / "models" / "mlp" / "metrics.json").read_text())
+    assert mlp["stop_on"] == "batches" and all(f["n_stop"] > 0 for f in mlp["folds"])
     assert set(cells.loc[cells["split"] == "test", "day"]).isdisjoint(cells.loc[folds.index, "day"])  # another batch
     log = (tmp_path / "logs" / "folds" / "cite.log").read_text()
     assert "fold strategy: group_donor (configured: auto)" in log

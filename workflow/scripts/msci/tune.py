@@ -104,7 +104,9 @@ class Objective:
                  data: TrainingData, seed: int, stop_fraction: float, threads: int | None) -> None:
         self.model_type, self.base, self.space, self.data = model_type, dict(base), dict(space), data
         self.seed, self.stop_fraction, self.threads = seed, stop_fraction, threads
-        good = data.good
+        # Scored as the blend fits its weights: every OOF cell where the folds hold out whole batches, else the
+        # good-validation cells (all where there are none).
+        good = data.good if data.stop_groups is None else None
         self.scored = good if good is not None and good.any() else np.ones(len(data.train_ids), bool)
         self.X = data.X.to_numpy()  # once for every trial
 
