@@ -99,6 +99,13 @@ def test_tabnet_pretrains_once_and_fine_tunes_from_the_artifact(tmp_path):
     assert model.fit_info_["pretrained"] and model.predict(X[200:]).shape == (56, 10)
 
 
+def test_tabnet_trains_when_its_training_cells_leave_a_last_batch_of_one():
+    X, Y = _problem(n=256)
+    model = TabNetModel(n_d=4, n_a=4, n_steps=1, epochs=2, batch_size=64, virtual_batch_size=32)
+    model.fit(X[:129], Y[:129], eval_set=[(X[200:], Y[200:])])  # 2 × 64 + 1: batch norm cannot train on 1 row
+    assert model.predict(X[200:]).shape == (56, 10)
+
+
 def test_bagged_networks_predict_the_mean_of_their_seeds_and_report_each_at_its_best_epoch():
     X, Y = _problem()
     params = {"hidden": [32], "epochs": 6, "batch_size": 64, "patience": 2, "lr": 3e-3, "n_bags": 1, "n_jobs": 1}

@@ -112,7 +112,9 @@ class TabNetModel(RegressorMixin, BaseEstimator):
         batch = min(self.batch_size, len(X))
         # One-cycle learning rate over the whole run (stepped per batch): a stable end of training, so
         # early stopping on the noisy per-epoch validation score does not stop in a bad spot.
-        steps = -(-len(X) // batch)
+        # A last batch of one row cannot be batch-normalised in training: drop it (the others stay).
+        drop_last = len(X) > batch and len(X) % batch == 1
+        steps = len(X) // batch if drop_last else -(-len(X) // batch)
         kw.update(scheduler_fn=torch.optim.lr_scheduler.OneCycleLR,
                   scheduler_params={"max_lr": self.lr, "epochs": self.epochs, "steps_per_epoch": steps,
                                     "is_batch_level": True})
@@ -129,7 +131,7 @@ class TabNetModel(RegressorMixin, BaseEstimator):
             self.model_.fit(np.asarray(X, np.float32), np.asarray(y, np.float32), loss_fn=pearson_loss,
                             max_epochs=self.epochs, batch_size=batch,
                             virtual_batch_size=min(self.virtual_batch_size, batch),
-                            drop_last=False, from_unsupervised=pretrainer, **fit_kw)
+                            drop_last=drop_last, from_unsupervised=pretrainer, **fit_kw)
         finally:
             _EVAL_SETS.clear()
         stop_history = list(map(float, self.model_.history.history.get("stop_pearson", [])))
