@@ -176,7 +176,7 @@ def render(doc: dict, part: str | None = None) -> str:
     splits = list(doc["results"]["splits"])
     if part == "validation":
         head = ["split", "validation score", "Spearman with the test batch", "members' scores (test batch: "
-                "per-cell r)", "blend on the test batch, weights fit on it"]
+                "per-cell r)", "the run's blend on the test batch (its weights fit on)"]
         body = []
         for split in splits:
             res = doc["results"]["splits"][split]
