@@ -164,18 +164,21 @@ def render(doc: dict, part: str | None = None) -> str:
                          fmt(r["mean_pearson_per_gene"], 4), fmt(r["rmse"], 4), f"{r['seconds'] / 60:.1f} min",
                          f"{r['peak_rss_gb']:.2f} GB"])
     note = "trained on one batch's cells, scored on the other batch's (new donors); targets: Seurat's CLR of ADT counts"
+    if doc["results"].get("merged_from"):
+        note += f"; the rows not rerun are from the run at commit {doc['results']['merged_from']}"
     return table(head, body) + "\n\n" + footer(doc, note)
 
 
 def main() -> None:
     from liu import SPLITS, prepare
-    from record import save
+    from record import load, save
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--splits", nargs="+", default=list(SPLITS), choices=list(SPLITS))
     ap.add_argument("--peers", nargs="+", default=list(PEERS), choices=list(PEERS))
     ap.add_argument("--cache", type=Path, default=None, help="bench/liu.py's cache folder")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--merge", action="store_true", help="keep the saved results of the splits and peers not rerun")
     ap.add_argument("--child", choices=list(PEERS), help=argparse.SUPPRESS)
     ap.add_argument("--split", help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
@@ -202,7 +205,15 @@ def main() -> None:
                   f"peak RSS {got['peak_rss_gb']:.2f} GB", flush=True)
     print(json.dumps({s: {p: r.get("mean_pearson_per_cell") for p, r in v["peers"].items()}
                       for s, v in results.items()}))
-    save("peers", {"splits": results}, {k: v for k, v in vars(args).items() if k in ("splits", "peers", "seed")})
+    merged_from = None
+    if args.merge and (saved := load("peers")) is not None:
+        merged_from = saved.get("results", {}).get("merged_from") or saved["commit"]
+        for split, res in saved["results"]["splits"].items():
+            kept = results.setdefault(split, {"n_test_cells": res["n_test_cells"], "peers": {}})["peers"]
+            for peer, r in res["peers"].items():
+                kept.setdefault(peer, r)
+    save("peers", {"splits": results, "merged_from": merged_from},
+         {k: v for k, v in vars(args).items() if k in ("splits", "peers", "seed", "merge")})
 
 
 if __name__ == "__main__":
