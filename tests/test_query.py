@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
 
 import anndata as ad
+import mudata as md
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,6 +19,9 @@ import yaml
 from conftest import REPO, run_snakemake
 from test_workflow import planned_jobs
 
+import msci
+from msci.archive import export
+from msci.io.checks import InputError
 from msci.predictions import ScoreFiles, score_predictions, write_predictions
 from msci.reference import load_model
 
@@ -35,7 +44,9 @@ def trained(tmp_path_factory):
         inputs = ad.read_h5ad(run / f"results/{m}/ingest/inputs.h5ad")
         own = inputs[cells.index[cells["split"] == "test"]].copy()
         own.write_h5ad(run / f"own_{m}.h5ad")
-        queries[f"own_{m}"] = {"modality": m, "inputs": str(run / f"own_{m}.h5ad")}
+        # Every layer in full precision, to compare with the run's own test predictions.
+        queries[f"own_{m}"] = {"modality": m, "inputs": str(run / f"own_{m}.h5ad"), "dtype": "float32",
+                               "layers": ["X", "standardized", "fold_sd"]}
     hidden = pd.read_hdf(run / "resources/demo/hidden/test_cite_targets.h5")
     ad.AnnData(hidden.to_numpy(np.float32), obs=pd.DataFrame(index=hidden.index.astype(str)),
                var=pd.DataFrame(index=hidden.columns.astype(str))).write_h5ad(run / "own_cite_targets.h5ad")
@@ -128,18 +139,45 @@ def test_a_query_with_targets_scores_blend_models_and_baseline_as_the_in_run_sco
     assert not list((res / "query/own_cite").glob("tmp*")), "the scratch file of the models' predictions is left"
 
 
+def test_a_default_query_writes_only_x_in_float16_and_the_mean_fold_spread(queried):
+    run, _ = queried
+    rule = ad.read_h5ad(run / "results/cite/query/shuffled/predictions.h5ad")
+    assert rule.X.dtype == np.float16 and not rule.layers and list(rule.obs.columns) == ["fold_sd_mean"]
+    full = ad.read_h5ad(run / "results/cite/query/own_cite/predictions.h5ad")
+    assert full.X.dtype == np.float32 and set(full.layers) == {"standardized", "fold_sd"}
+
+
 def test_load_model_predict_gives_the_query_rules_anndata(queried, tmp_path):
     run, _ = queried
     # The results folder copied elsewhere without the run's inputs, targets and predictions is the whole model.
     shutil.copytree(run / "results" / "cite", tmp_path / "cite",
                     ignore=shutil.ignore_patterns("ingest", "query", "oof.h5ad", "test.h5ad", "day_out.h5ad"))
     model = load_model(tmp_path / "cite")
-    out = model.predict(ad.read_h5ad(run / "shuffled.h5ad"))
+    out = model.predict(ad.read_h5ad(run / "shuffled.h5ad"), dtype="float16")
     rule = ad.read_h5ad(run / "results/cite/query/shuffled/predictions.h5ad")
     np.testing.assert_array_equal(out.X, rule.X)
-    np.testing.assert_array_equal(out.layers["standardized"], rule.layers["standardized"])
+    pd.testing.assert_frame_equal(out.obs, rule.obs)
+    assert list(out.var_names) == list(rule.var_names) and not out.layers
     assert {k: str(v) for k, v in out.uns["feature_match"].items()} == \
         {k: str(v) for k, v in rule.uns["feature_match"].items()}
+
+
+def test_predict_puts_predictions_into_the_users_anndata_and_mudata(queried):
+    run, _ = queried
+    model = load_model(run / "results" / "cite")
+    own = ad.read_h5ad(run / "own_cite.h5ad")
+    expected = model.predict(own)
+    adata = own.copy()
+    assert model.predict(adata, key_added="adt_pred") is None
+    np.testing.assert_array_equal(adata.obsm["adt_pred"], expected.X)
+    assert list(adata.uns["adt_pred"]["target_names"]) == list(model.target_names)
+    np.testing.assert_array_equal(adata.obs["adt_pred_fold_sd_mean"], expected.obs["fold_sd_mean"])
+    mdata = md.MuData({"rna": own.copy(), "other": ad.AnnData(np.zeros((own.n_obs, 2)), obs=own.obs[[]])})
+    assert model.predict(mdata, modality="rna", key_added="adt") is None
+    np.testing.assert_array_equal(mdata.mod["adt"].X, expected.X)
+    assert list(mdata.mod["adt"].obs_names) == list(own.obs_names)
+    with pytest.raises(ValueError, match="name the inputs' one"):
+        model.predict(mdata)
 
 
 def test_a_query_matching_no_feature_fails_with_one_line_and_no_output(queried, tmp_path):
@@ -169,3 +207,118 @@ def test_a_second_query_entry_runs_only_that_entry(queried, tmp_path):
                          "query")
     assert planned_jobs(proc.stdout) == {"query_predictions": 1, "query": 1}
     assert "wildcards: modality=cite, name=again" in proc.stdout
+
+
+MSCI = str(Path(sys.executable).parent / "msci")  # the console script `pip install -e .` puts beside python
+
+
+def msci_cli(*args, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([MSCI, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def exported(queried):
+    """The `export` target run on the finished run: one archive per modality."""
+    run, _ = queried
+    run_snakemake(run, *_configs(run), "--", "export")
+    return run
+
+
+def test_export_writes_each_modalitys_archive_with_a_model_card_of_the_run(exported):
+    run = exported
+    for m in ("cite", "multi"):
+        res = run / "results" / m
+        card = json.loads((res / "model_card.json").read_text())
+        cells = pd.read_parquet(res / "ingest/cells.parquet")
+        data = card["training_data"]
+        assert data["n_cells"] == (cells["split"] == "train").sum() and sum(data["day"].values()) == data["n_cells"]
+        assert data["targets"]["names"] == list(load_model(res).target_names)
+        assert data["inputs"]["n"] == ad.read_h5ad(res / "ingest/inputs.h5ad", backed="r").n_vars
+        assert card["msci"]["version"] == msci.__version__ and card["libraries"]["torch"]
+        assert set(card["scores"]["models"]) == set(card["members"]) and card["scores"]["held_out"]["private"]
+        with zipfile.ZipFile(res / f"{m}.msci") as z:
+            assert set(z.namelist()) == {*card["files"], "model_card.json", "model_card.md"}
+    assert "Model card" in (run / "results/report/index.html").read_text()
+
+
+def test_an_exported_archive_predicts_in_a_new_process_elsewhere_as_the_run_did(exported, tmp_path):
+    run = exported
+    copy = tmp_path / "run_copy"
+    shutil.copytree(run / "results" / "cite", copy, ignore=shutil.ignore_patterns("query", "*.msci"))
+    out = msci_cli("export", copy, "-o", tmp_path / "shared" / "cite")
+    assert out.returncode == 0, out.stderr
+    shutil.rmtree(copy)  # the run is gone; the archive is all there is
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    script = ("import anndata as ad, msci; m = msci.load_model('../shared/cite.msci'); "
+              f"m.predict(ad.read_h5ad({str(run / 'own_cite.h5ad')!r}), layers=('X', 'standardized', 'fold_sd'))"
+              ".write_h5ad('pred.h5ad')")
+    proc = subprocess.run([sys.executable, "-c", script], cwd=elsewhere, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = ad.read_h5ad(elsewhere / "pred.h5ad")
+    rule = ad.read_h5ad(run / "results/cite/query/own_cite/predictions.h5ad")
+    assert list(got.obs_names) == list(rule.obs_names)
+    for layer in ("standardized", "fold_sd"):
+        assert np.abs(got.layers[layer] - rule.layers[layer]).max() <= 1e-6
+    assert np.abs(got.X - rule.X).max() <= 1e-6
+
+
+def test_msci_predict_from_a_shell_writes_and_scores_what_the_query_rule_does(exported, tmp_path):
+    run = exported
+    archive = run / "results/cite/cite.msci"
+    proc = msci_cli("predict", archive, run / "own_cite.h5ad", "-o", tmp_path / "own.h5ad", "--name", "own_cite",
+                    "--layers", "X", "standardized", "fold_sd", "--dtype", "float32",
+                    "--targets", run / "own_cite_targets.h5ad", "--score", tmp_path / "score.json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "reference features matched" in proc.stderr and "cells predicted" in proc.stdout
+    got, rule = ad.read_h5ad(tmp_path / "own.h5ad"), ad.read_h5ad(run / "results/cite/query/own_cite/predictions.h5ad")
+    np.testing.assert_array_equal(got.X, rule.X)
+    np.testing.assert_array_equal(got.layers["fold_sd"], rule.layers["fold_sd"])
+    pd.testing.assert_frame_equal(got.obs, rule.obs)
+    score = json.loads((tmp_path / "score.json").read_text())
+    assert score == json.loads((run / "results/cite/query/own_cite/score.json").read_text())
+    assert not [p for p in tmp_path.iterdir() if p.name not in ("own.h5ad", "score.json")], "scratch files left"
+
+
+def _rewritten(archive: Path, out: Path, edit) -> Path:
+    """A copy of ``archive`` with ``edit(name, bytes) -> bytes`` applied to every member."""
+    with zipfile.ZipFile(archive) as src, zipfile.ZipFile(out, "w") as dst:
+        for name in src.namelist():
+            dst.writestr(name, edit(name, src.read(name)))
+    return out
+
+
+def _card_edit(change):
+    def edit(name, data):
+        if name != "model_card.json":
+            return data
+        card = json.loads(data)
+        change(card)
+        return json.dumps(card).encode()
+    return edit
+
+
+def test_a_tampered_archive_or_one_of_another_version_is_refused_with_one_line(exported, tmp_path):
+    archive = exported / "results/cite/cite.msci"
+    tampered = _rewritten(archive, tmp_path / "tampered.msci",
+                          lambda n, d: d + b" " if n == "units/metrics.json" else d)
+    proc = msci_cli("predict", tampered, exported / "own_cite.h5ad", "-o", tmp_path / "out.h5ad")
+    assert proc.returncode == 1 and not (tmp_path / "out.h5ad").exists()
+    assert proc.stderr.strip() == (f"msci predict: {tampered}: is damaged or edited: units/metrics.json differs from "
+                                   "its checksum in the model card")
+    cases = {"format": (lambda c: c.update(format=99), "is archive format 99"),
+             "torch": (lambda c: c["libraries"].update(torch="0.4.1"), "was written with torch 0.4.1")}
+    for name, (change, words) in cases.items():
+        bad = _rewritten(archive, tmp_path / f"{name}.msci", _card_edit(change))
+        with pytest.raises(InputError) as err:
+            load_model(bad)
+        assert words in str(err.value) and "\n" not in str(err.value)
+
+
+def test_export_refuses_a_run_whose_fitted_files_changed_since_its_card(exported, tmp_path):
+    copy = tmp_path / "cite"
+    shutil.copytree(exported / "results/cite", copy, ignore=shutil.ignore_patterns("query", "ingest", "*.msci"))
+    (copy / "ensemble/weights.json").write_text("{}")
+    with pytest.raises(InputError, match="weights.json: differs from its checksum"):
+        export(copy, tmp_path / "out.msci")
+    assert not list(tmp_path.glob("*.msci*")) and not list(tmp_path.glob(".out.msci*"))

@@ -277,6 +277,7 @@ def final_targets():
                 rules.adversarial.output.metrics,
                 rules.cell_type.output.metrics,
                 rules.reference.output.manifest,
+                rules.model_card.output.markdown,
             ],
             modality=m,
         )
@@ -330,6 +331,7 @@ def report_inputs(wildcards):
             "adversarial_metrics": rules.adversarial.output.metrics,
             "cell_type_metrics": rules.cell_type.output.metrics,
             "ensemble_metrics": rules.ensemble.output.metrics,
+            "model_card": rules.model_card.output.markdown,
         }
         files.update({f"{m}_{k}": expand(v, modality=m)[0] for k, v in named.items()})
         for model in ensemble_members(m):

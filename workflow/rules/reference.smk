@@ -54,3 +54,75 @@ rule query:
             expand(rules.query_predictions.output.predictions, modality=entry["modality"], name=name)
             for name, entry in config["query"].items()
         ],
+
+
+def card_inputs(wc):
+    """What the model card reads: the fitted files (for their checksums), the training cells, the input space,
+    the blend's metrics and, where the run scores its test cells, the score."""
+    files = reference_inputs(wc)
+    files.update(
+        manifest=expand(rules.reference.output.manifest, modality=wc.modality)[0],
+        input_space=expand(rules.reference.output.input_space, modality=wc.modality)[0],
+        cells=expand(rules.ingest.output.cells, modality=wc.modality)[0],
+        ensemble_metrics=expand(rules.ensemble.output.metrics, modality=wc.modality)[0],
+    )
+    if wc.modality in SCORED:
+        files["score"] = rules.score.output.score
+    return files
+
+
+def card_config():
+    """The config the card states: the run's, without the query entries (which do not change the model)."""
+    return sorted_dict({k: v for k, v in config.items() if k != "query"})
+
+
+rule model_card:
+    input:
+        unpack(card_inputs),
+    output:
+        card="results/{modality}/model_card.json",
+        markdown="results/{modality}/model_card.md",
+    log:
+        "logs/model_card/{modality}.log",
+    benchmark:
+        "benchmarks/model_card/{modality}.tsv"
+    conda:
+        "../../envs/msci.yaml"
+    resources:
+        mem_mb=lambda wc, attempt: 1000 * attempt,
+        runtime=5,
+    params:
+        modality=lambda wc: wc.modality,
+        target_normalize=lambda wc: config["input"][wc.modality].get("target_normalize", "none")
+        if INPUT_MODE == "own"
+        else "given",
+        config=card_config(),
+        code=code_hash("model_card.py"),
+    script:
+        "../scripts/model_card.py"
+
+
+rule export_archive:
+    input:
+        card=rules.model_card.output.card,
+        markdown=rules.model_card.output.markdown,
+    output:
+        archive="results/{modality}/{modality}.msci",
+    log:
+        "logs/export/{modality}.log",
+    benchmark:
+        "benchmarks/export/{modality}.tsv"
+    conda:
+        "../../envs/msci.yaml"
+    resources:
+        mem_mb=lambda wc, attempt: 1000 * attempt,
+        runtime=15,
+    params:
+        code=code_hash("export.py"),
+    script:
+        "../scripts/export.py"
+
+
+rule export:
+    input:
+        expand(rules.export_archive.output.archive, modality=MODALITIES),

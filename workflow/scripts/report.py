@@ -5,7 +5,7 @@ from msci.report import write_report
 
 sm = snakemake  # noqa: F821
 keys = ("cells", "targets", "codes", "codec", "split_codes", "split_codecs", "adversarial", "adversarial_metrics",
-        "cell_type_metrics", "ensemble_metrics")
+        "cell_type_metrics", "ensemble_metrics", "model_card")
 with logged(sm.log[0]):
     modalities = {
         m: {**{k: sm.input[f"{m}_{k}"] for k in keys},

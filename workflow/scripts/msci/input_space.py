@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 import h5py
+import numpy as np
 from anndata.io import read_elem
 
 from msci.io.matrix import MatrixFile, MatrixWriter
@@ -24,3 +25,10 @@ def write_input_space(inputs: str, out_path: str) -> None:
     with MatrixWriter(out_path, names, uns=uns):
         pass
     log.info("input space: %d features of %s (normalize %s)", len(names), inputs, uns.get("normalize", "given"))
+
+
+def read_input_space(path: str) -> tuple[np.ndarray, dict]:
+    """The input features' names and ``uns`` (``normalize``, and ``idf`` for tfidf) of :func:`write_input_space`."""
+    with h5py.File(path, "r") as f:
+        uns = read_elem(f["uns"]) if "uns" in f else {}
+    return MatrixFile(path).var_names, uns

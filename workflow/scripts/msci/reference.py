@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,15 +26,18 @@ import pandas as pd
 import scipy.sparse as sp
 from anndata.io import read_elem
 
+from msci.archive import unpack
 from msci.ensemble import blend, standardize
 from msci.feature_match import FeatureMatch, match_features
 from msci.features.table import RowChunk
 from msci.field_metrics import predict_modality_metrics
-from msci.io.anndata_input import AnnDataSource
+from msci.input_space import read_input_space
+from msci.io.anndata_input import AnnDataSource, InMemorySource
 from msci.io.artifacts import write_json
 from msci.io.checks import InputError, require_finite
 from msci.io.fitted import read_manifest
 from msci.io.matrix import MatrixFile, MatrixWriter, as_dense
+from msci.model_card import CARD
 from msci.models.registry import REGISTRY
 from msci.normalize import counts_per_10k, normalize_block
 from msci.predictions import SCALE, spread_calibration, units_block
@@ -154,30 +158,37 @@ class Reference:
     """One modality of a finished run, loaded to predict new cells (:func:`load_model`)."""
 
     def __init__(self, results: str | os.PathLike) -> None:
-        root = Path(results)
+        self.source = os.fspath(results)
+        self._extracted = None
+        if Path(results).is_file():  # an exported archive (msci.archive): checked, then read from a scratch copy
+            self._extracted, self.card = unpack(results)
+            root = Path(self._extracted.name)
+        else:
+            root = Path(results)
+            self.card = json.loads((root / CARD).read_text()) if (root / CARD).exists() else None
         path = root / MANIFEST
         if not path.exists():
-            raise FileNotFoundError(f"{root}: no {MANIFEST}; finish the training run there first "
-                                    f"(snakemake --cores N), or give a results/<modality> folder")
+            raise FileNotFoundError(f"{results}: no {MANIFEST}; finish the training run there first "
+                                    f"(snakemake --cores N), or give a results/<modality> folder or an .msci archive")
         self.root, self.manifest = root, json.loads(path.read_text())
         try:
             self._load(root)
         except KeyError as err:
-            raise ValueError(f"{root}: written by an older msci (it has no {err}); rerun the training run there "
+            raise ValueError(f"{results}: written by an older msci (it has no {err}); rerun the training run there "
                              f"(snakemake --cores N) to rewrite its reference") from err
+        finally:
+            if self._extracted is not None:  # every fitted object is in memory now
+                self._extracted.cleanup()
 
     def _load(self, root: Path) -> None:
         """Every fitted object the manifest names."""
         batch = self.manifest.get("not_queryable") or {}
         if batch:
             uses = "; ".join(f"{n} uses {', '.join(fs)}" for n, fs in batch.items())
-            raise ValueError(f"{root}: {uses}: features built from each cell's batch (day, donor), which a query's "
-                             "cells do not carry; leave them out of ensemble.models and units.features to query "
-                             "this run")
-        inputs = root / self.manifest["inputs"]
-        self.input_names = MatrixFile(inputs).var_names
-        with h5py.File(inputs, "r") as f:
-            uns = read_elem(f["uns"]) if "uns" in f else {}
+            raise ValueError(f"{self.source}: {uses}: features built from each cell's batch (day, donor), which a "
+                             "query's cells do not carry; leave them out of ensemble.models and units.features to "
+                             "query this run")
+        self.input_names, uns = read_input_space(str(root / self.manifest["inputs"]))
         self.normalize = str(uns.get("normalize", "given"))
         self.idf = np.asarray(uns["idf"], np.float32) if "idf" in uns else None
         specs = self.manifest["families"]  # computed in family_order: a family after those it reads
@@ -190,7 +201,7 @@ class Reference:
         self.weights = np.array([weights[n] for n in self.members])
         self.how = self.manifest["ensemble"]["standardize"]
         if self.how == "matrix":
-            raise ValueError(f"{root}: the blend standardises by whole-matrix statistics (ensemble.standardize: "
+            raise ValueError(f"{self.source}: the blend standardises by whole-matrix statistics (ensemble.standardize: "
                              "matrix), which depend on the cells predicted; a reference needs row or none")
         self.codec = load_codec(root / self.manifest["codec"])[0]
         self.levels = LevelModel(root / self.manifest["units"]["model"])
@@ -216,7 +227,7 @@ class Reference:
         for name, m in self.members.items():
             cols = [c for f in m.features for c in self.families[f].columns]
             if cols != m.columns:
-                raise ValueError(f"{self.root}: model {name} was fitted on other feature columns than its families "
+                raise ValueError(f"{self.source}: model {name} was fitted on other feature columns than its families "
                                  f"give now ({len(m.columns)} vs {len(cols)}); rerun the training run")
 
     def match(self, names, source: str, min_share: float) -> FeatureMatch:
@@ -227,7 +238,7 @@ class Reference:
         """A query row chunk in the run's input space: normalised as the run's inputs were, in their columns."""
         if normalize == "tfidf":
             if self.idf is None:
-                raise ValueError(f"normalize tfidf needs the run's IDF, and {self.root}'s inputs were not made with "
+                raise ValueError(f"normalize tfidf needs the run's IDF, and {self.source}'s inputs were not made with "
                                  "tfidf; give the query normalised as the run's inputs were (normalize: none)")
             block = match.apply(counts_per_10k(block))
             return sp.csr_matrix(block @ sp.diags(self.idf)) if sp.issparse(block) else block * self.idf[None, :]
@@ -260,57 +271,192 @@ class Reference:
         return {n: units_block(mean, [], self.codec, level, self.members[n].shrink)[0]
                 for n, (mean, _) in preds.items()}
 
-    def predict_file(self, query: QueryInput, out_path: str, *, min_share: float = 0.5, chunk_rows: int = 2048,
-                     name: str = "query", models_path: str | None = None) -> int:
-        """Predict every cell of ``query`` into ``predictions.h5ad`` (chunk by chunk); return the cell count.
+    def _predictions(self, source, normalize: str, match: FeatureMatch, chunk_rows: int, name: str,
+                     each: bool = False, progress: bool = False):
+        """``(start, stop, X, standardised, fold spread, each model's units or None)`` per row chunk of ``source``."""
+        chunks = source.iter_rows(chunk_rows)
+        if progress:
+            from tqdm.auto import tqdm
 
-        With ``models_path``, each blended model's own predictions in units go there too (one layer per model;
-        ``X`` the training mean profile), for :func:`score_query` to score them beside the blend."""
+            n = len(source.obs_names())
+            chunks = tqdm(chunks, total=-(-n // chunk_rows), unit="chunk", desc=name)
+        cells = source.obs_names()
+        for start, stop, block in chunks:
+            require_finite(block, source.label, start)
+            preds, level = self._chunk(self.to_inputs(block, match, normalize), cells[start:stop])
+            X, z, sd = self._blend(preds, level)
+            yield start, stop, X, z, sd, (self._member_units(preds, level) if each else None)
+            log.info("%s: cells %d-%d of %d predicted", name, start, stop, len(cells))
+
+    def _uns(self, match: FeatureMatch, name: str) -> dict[str, Any]:
+        return {"scale": SCALE, "units": {k: self.units[k] for k in ("scale", "a", "oof_rmse")},
+                "feature_match": match.summary(), "reference": self.source, "query": name}
+
+    def predict_file(self, query: QueryInput, out_path: str, *, min_share: float = 0.5, chunk_rows: int = 2048,
+                     name: str = "query", models_path: str | None = None, layers: Sequence[str] = ("X",),
+                     dtype: str = "float32", progress: bool = False) -> int:
+        """Predict every cell of ``query`` into ``out_path`` (``.h5ad``, chunk by chunk); return the cell count.
+
+        Parameters
+        ----------
+        query
+            The query's cells (:class:`QueryInput`).
+        out_path
+            The ``.h5ad`` to write (under a temporary name until complete).
+        min_share
+            Stop when fewer than this share of the run's input features are found in the query.
+        chunk_rows
+            Cells predicted at a time (bounds memory).
+        name
+            The query's name in logs and ``uns['query']``.
+        models_path
+            Where each blended model's own predictions in units go too (one layer per model; ``X`` the training
+            mean profile), for :func:`score_query` to score them beside the blend.
+        layers
+            What is written: ``X`` (the predictions in the targets' units), ``standardized`` (each cell's profile
+            standardised) and ``fold_sd`` (the fold models' spread in units). ``obs['fold_sd_mean']`` is always
+            written where the run has several folds.
+        dtype
+            ``float32`` or ``float16`` for the written layers.
+        progress
+            Show a progress bar over the row chunks.
+
+        Returns
+        -------
+        int
+            The number of cells predicted.
+        """
+        _check_layers(layers, dtype)
         source = query.inputs
         cells = source.obs_names()
         match = self.match(source.var_names(), source.label, min_share)
-        uns = {"scale": SCALE, "units": {k: self.units[k] for k in ("scale", "a", "oof_rmse")},
-               "feature_match": match.summary(), "reference": str(self.root), "query": name}
-        spread = np.zeros(len(cells))
+        spread, dtype = np.zeros(len(cells)), np.dtype(dtype)
         with ExitStack() as stack:
-            w = stack.enter_context(MatrixWriter(out_path, self.target_names, uns=uns))
+            w = stack.enter_context(MatrixWriter(out_path, self.target_names, dtype=dtype,
+                                                 uns=self._uns(match, name)))
             each = stack.enter_context(MatrixWriter(models_path, self.target_names)) if models_path else None
-            for start, stop, block in source.iter_rows(chunk_rows):
-                require_finite(block, source.label, start)
-                preds, level = self._chunk(self.to_inputs(block, match, query.normalize), cells[start:stop])
-                X, z, sd = self._blend(preds, level)
+            for start, stop, X, z, sd, units in self._predictions(source, query.normalize, match, chunk_rows, name,
+                                                                  each=each is not None, progress=progress):
                 w.append(X, cells[start:stop])
-                w.append_layer("standardized", z)
+                for layer, values in (("standardized", z), ("fold_sd", sd)):
+                    if layer in layers and values is not None:
+                        w.append_layer(layer, values)
                 if sd is not None:
-                    w.append_layer("fold_sd", sd)
                     spread[start:stop] = sd.mean(axis=1)
                 if each is not None:
                     each.append(np.broadcast_to(self.levels.target_mean, X.shape), cells[start:stop])
-                    for n, units in self._member_units(preds, level).items():
-                        each.append_layer(n, units)
-                log.info("%s: cells %d-%d of %d predicted", name, start, stop, len(cells))
+                    for n, u in units.items():
+                        each.append_layer(n, u)
             if sd is not None:
                 w.set_obs(pd.DataFrame({"fold_sd_mean": spread}))
         log.info("%s: %d cells → %s (%d of %d reference features matched, %d missing, %d extra)", name, len(cells),
                  out_path, match.n_matched, match.n_reference, match.n_missing, match.n_extra)
         return len(cells)
 
-    def predict(self, adata, *, layer: str | None = None, normalize: str = "none", min_share: float = 0.5,
-                chunk_rows: int = 2048):
-        """An in-memory AnnData's cells predicted: the same AnnData the ``query`` rule writes."""
-        import tempfile
+    def predict(self, data, *, modality: str | None = None, layer: str | None = None, normalize: str = "none",
+                key_added: str | None = None, layers: Sequence[str] = ("X",), dtype: str = "float32",
+                min_share: float = 0.5, chunk_rows: int = 2048, progress: bool = False):
+        """Predict the cells of an AnnData or MuData in memory (no file written), as the ``query`` rule does.
 
-        import anndata as ad
+        Parameters
+        ----------
+        data
+            :class:`anndata.AnnData` of the query cells × input features, or a :class:`mudata.MuData` holding them
+            as the modality ``modality``.
+        modality
+            For a MuData: the modality with the input features (optional where it has only one).
+        layer
+            ``X`` (default) or a layer of the inputs.
+        normalize
+            ``none`` (normalised as the run's inputs were), ``log1p_cp10k``, ``clr`` or ``tfidf`` (the run's IDF).
+        key_added
+            Where given, the predictions go into ``data`` and nothing is returned: for an AnnData,
+            ``obsm[key_added]`` (cells × targets), ``uns[key_added]`` (``target_names``, the feature match, the
+            units) and ``obs[key_added + "_fold_sd_mean"]``; for a MuData, a new modality ``key_added``.
+        layers, dtype
+            As in :meth:`predict_file`: the layers of the returned AnnData and their dtype.
+        min_share, chunk_rows, progress
+            As in :meth:`predict_file`.
 
-        with tempfile.TemporaryDirectory() as tmp:
-            src = Path(tmp) / "query.h5ad"
-            view = ad.AnnData(X=adata.X if layer in (None, "X") else adata.layers[layer], obs=adata.obs[[]],
-                              var=adata.var[[]])
-            view.write_h5ad(src)
-            out = Path(tmp) / "predictions.h5ad"
-            self.predict_file(QueryInput(AnnDataSource(str(src)), normalize), str(out), min_share=min_share,
-                              chunk_rows=chunk_rows)
-            return ad.read_h5ad(out)
+        Returns
+        -------
+        anndata.AnnData or None
+            Cells × targets: ``X`` in the targets' units, the chosen layers, ``obs['fold_sd_mean']``, and in
+            ``uns`` the feature match and the units; ``None`` where ``key_added`` put them into ``data``.
+
+        Examples
+        --------
+        >>> model = msci.load_model("liu.msci")                       # doctest: +SKIP
+        >>> pred = model.predict(rna, normalize="log1p_cp10k")       # doctest: +SKIP
+        >>> model.predict(mdata, modality="rna", key_added="adt_pred", normalize="log1p_cp10k")  # doctest: +SKIP
+        """
+        _check_layers(layers, dtype)
+        adata, is_mudata = _query_anndata(data, modality)
+        source = InMemorySource(adata, layer, label=f"modality {modality!r}" if is_mudata else "the AnnData")
+        match = self.match(source.var_names(), source.label, min_share)
+        out = {k: np.empty((adata.n_obs, len(self.target_names)), dtype) for k in layers}
+        spread = np.zeros(adata.n_obs)
+        for start, stop, X, z, sd, _ in self._predictions(source, normalize, match, chunk_rows, "predict",
+                                                            progress=progress):
+            for k, v in (("X", X), ("standardized", z), ("fold_sd", sd)):
+                if k in out and v is not None:
+                    out[k][start:stop] = v
+            if sd is not None:
+                spread[start:stop] = sd.mean(axis=1)
+        return _deliver(data, adata, out, spread, self.target_names, self._uns(match, "predict"), key_added,
+                        has_spread=self.n_folds > 1)
+
+    @property
+    def n_folds(self) -> int:
+        return min(len(m.folds) for m in self.members.values())
+
+
+LAYERS = ("X", "standardized", "fold_sd")
+DTYPES = ("float32", "float16")
+
+
+def _check_layers(layers: Sequence[str], dtype: str) -> None:
+    """``layers`` among :data:`LAYERS`, with ``X``; ``dtype`` among :data:`DTYPES`."""
+    odd = [k for k in layers if k not in LAYERS]
+    if odd or "X" not in layers:
+        raise ValueError(f"layers {list(layers)}: choose among {', '.join(LAYERS)}, X included")
+    if str(dtype) not in DTYPES:
+        raise ValueError(f"dtype {dtype}: choose {' or '.join(DTYPES)}")
+
+
+def _query_anndata(data, modality: str | None):
+    """The AnnData of the query's inputs: ``data`` itself, or the modality ``modality`` of a MuData."""
+    mods = getattr(data, "mod", None)
+    if mods is None:
+        return data, False
+    if modality is None:
+        if len(mods) != 1:
+            raise ValueError(f"the MuData has modalities {', '.join(mods)}: name the inputs' one (modality=...)")
+        modality = next(iter(mods))
+    if modality not in mods:
+        raise ValueError(f"the MuData has no modality {modality!r}; modalities: {', '.join(mods)}")
+    return mods[modality], True
+
+
+def _deliver(data, adata, out: dict[str, np.ndarray], spread: np.ndarray, target_names, uns: dict,
+             key_added: str | None, has_spread: bool):
+    """The predictions as a new AnnData, or put into ``data`` under ``key_added`` (obsm/uns/obs, or a modality)."""
+    import anndata as ad
+
+    obs = pd.DataFrame({"fold_sd_mean": spread} if has_spread else {}, index=adata.obs_names.copy())
+    pred = ad.AnnData(X=out.pop("X", None), obs=obs, var=pd.DataFrame(index=pd.Index(target_names, dtype=str)),
+                      layers=out, uns=uns)
+    if key_added is None:
+        return pred
+    if hasattr(data, "mod"):
+        data.mod[key_added] = pred
+        data.update()
+        return None
+    data.obsm[key_added] = pred.X
+    data.uns[key_added] = {**uns, "target_names": np.asarray(target_names, dtype=str)}
+    if has_spread:
+        data.obs[f"{key_added}_fold_sd_mean"] = spread
+    return None
 
 
 def score_query(predictions_path: str, query: QueryInput, out_path: str, models_path: str | None = None,
@@ -361,5 +507,23 @@ def score_query(predictions_path: str, query: QueryInput, out_path: str, models_
 
 
 def load_model(results: str | os.PathLike) -> Reference:
-    """A finished run's ``results/<modality>`` folder as a model: ``load_model(path).predict(adata)``."""
+    """A trained modality as a model, to predict new cells with (nothing refit).
+
+    Parameters
+    ----------
+    results
+        An archive written by ``msci export`` (``NAME.msci``: checked against its model card's versions and
+        checksums first) or a finished run's ``results/<modality>`` folder.
+
+    Returns
+    -------
+    Reference
+        With :meth:`Reference.predict` (AnnData/MuData in memory), :meth:`Reference.predict_file` and ``card``
+        (the model card, ``None`` for a run folder without one).
+
+    Examples
+    --------
+    >>> model = msci.load_model("cite.msci")                       # doctest: +SKIP
+    >>> pred = model.predict(adata, normalize="log1p_cp10k")      # doctest: +SKIP
+    """
     return Reference(results)

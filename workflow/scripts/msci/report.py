@@ -276,6 +276,11 @@ def write_report(out_path: str, modalities: Mapping[str, Mapping[str, object]], 
                      if "cv_pearson_matrix_standardized_in_sample" in ens else "") + ".</p>",
                   "<h3>Blend weights</h3>", weights_plot(ens["weights"]),
                   "<h3>Per-target Pearson of the blend</h3>", per_target_section(paths, ens["weights"])]
+        if paths.get("model_card"):
+            parts += ["<h3>Model card</h3>", "<p>What <code>msci export</code> packs with the fitted files "
+                      "(<code>model_card.md</code>; every field, names and config in full, in "
+                      "<code>model_card.json</code>):</p>",
+                      f"<pre>{html.escape(Path(paths['model_card']).read_text())}</pre>"]
         if paths.get("studies"):
             parts.append("<h3>Hyperparameter studies</h3>")
             for model, files in paths["studies"].items():

@@ -111,3 +111,29 @@ def sources(spec: dict) -> tuple[AnnDataSource, AnnDataSource]:
                 AnnDataSource(path, spec["targets"], spec.get("target_layer", "X")))
     return (AnnDataSource(os.fspath(spec["inputs"]), None, spec.get("layer", "X")),
             AnnDataSource(os.fspath(spec["targets"]), None, spec.get("target_layer", "X")))
+
+
+class InMemorySource:
+    """An AnnData object already in memory (or backed) read as :class:`AnnDataSource` reads a file: names, and the
+    matrix (``X`` or a layer) by row chunks, so the same prediction path serves files and objects."""
+
+    def __init__(self, adata, layer: str | None = None, label: str = "the AnnData") -> None:
+        layer = layer or "X"
+        if layer != "X" and layer not in adata.layers:
+            raise InputError(label, f"has no layer {layer!r}; layers: {', '.join(adata.layers) or 'none'}")
+        self.adata, self.layer, self.label = adata, layer, label
+
+    def obs_names(self) -> np.ndarray:
+        return np.asarray(self.adata.obs_names.astype(str))
+
+    def var_names(self) -> np.ndarray:
+        return np.asarray(self.adata.var_names.astype(str))
+
+    def iter_rows(self, chunk_rows: int) -> Iterator[tuple[int, int, object]]:
+        """``(start, stop, rows)`` of the matrix, one chunk at a time."""
+        x = self.adata.X if self.layer == "X" else self.adata.layers[self.layer]
+        if x is None:
+            raise InputError(self.label, "has no X")
+        for start in range(0, self.adata.n_obs, chunk_rows):
+            stop = min(start + chunk_rows, self.adata.n_obs)
+            yield start, stop, x[start:stop]
