@@ -12,7 +12,8 @@ Three steps, each resumable (a finished one is skipped):
   cells (``ingest_own_data``) and the models' predict time on the same cells' features (the features' own
   time and the blend's decoding into the targets' units with its fold spread, which the in-run predictions
   rule does too, timed apart). Saved as ``bench/results/query.json``.
-* the fitted files' size: every file ``reference.json`` names (what a user copies to share the model).
+* the fitted files' size: every file ``reference.json`` names; ``msci export``'s archive of them with the model
+  card (its size, the time to write it and to load it back).
 
 Run: ``.venv/bin/python bench/query.py all --workdir DIR [--cells 10000 50000]`` (about 40 min on 2 cores).
 """
@@ -104,13 +105,30 @@ def write_query(results: Path, modality: str, n: int, path: Path, seed: int) -> 
 
 
 def child_query(results: str, query: str, out: str, chunk_rows: int) -> dict:
+    """The query as rule ``query_predictions`` runs it with the ``query:`` entry's defaults (written layers, dtype)."""
+    from msci.cli import query_defaults
     from msci.io.anndata_input import AnnDataSource
     from msci.reference import QueryInput, load_model
 
+    d = query_defaults()
     t0 = time.perf_counter()
-    load_model(results).predict_file(QueryInput(AnnDataSource(query)), out, chunk_rows=chunk_rows)
+    load_model(results).predict_file(QueryInput(AnnDataSource(query)), out, chunk_rows=chunk_rows,
+                                     layers=d["layers"], dtype=d["dtype"])
     return {"seconds": time.perf_counter() - t0, "peak_rss_gb": _peak_rss_gb(),
-            "output_gb": Path(out).stat().st_size / 1e9}
+            "output_gb": Path(out).stat().st_size / 1e9, "layers": d["layers"], "dtype": d["dtype"]}
+
+
+def child_archive(results: str, out: str) -> dict:
+    """``msci export`` of the run's modality, and loading the archive (checked, extracted, every object read)."""
+    from msci.archive import export
+    from msci.reference import load_model
+
+    t0 = time.perf_counter()
+    export(results, out)
+    t1 = time.perf_counter()
+    load_model(out)
+    return {"export_seconds": t1 - t0, "load_seconds": time.perf_counter() - t1,
+            "archive_gb": Path(out).stat().st_size / 1e9, "peak_rss_gb": _peak_rss_gb()}
 
 
 def child_ingest(modality: str, query: str, out: str, chunk_rows: int) -> dict:
@@ -170,6 +188,7 @@ def measure(args) -> dict:
     for m in args.tasks:
         results = work / "results" / m
         out["fitted_bytes"][m] = fitted_bytes(results)
+        out.setdefault("archive", {})[m] = _child("archive", str(results), str(work / f"{m}.msci"))
         rows = {}
         for n in args.cells:
             q = work / "queries" / f"{m}_{n}.h5ad"
@@ -189,7 +208,7 @@ def measure(args) -> dict:
                   f"ratio {rows[str(n)]['ratio']:.2f}, with decoding {rows[str(n)]['ratio_with_decoding']:.2f}",
                   flush=True)
             for f in (work / "queries").glob(f"{m}_{n}.predictions.h5ad"):
-                f.unlink()  # Multiome's predictions at 50,000 cells are 14 GB
+                f.unlink()  # Multiome's predictions at 50,000 cells are gigabytes
         out["tasks"][m] = rows
         total = sum(out["fitted_bytes"][m].values()) / 1e9
         print(f"{m} fitted files: {total:.3f} GB", flush=True)
@@ -217,6 +236,14 @@ def render(doc: dict, part: str | None = None) -> str:
     sizes = "; ".join(f"{TASKS[m]} {sum(b.values()) / 1e9:.3f} GB (largest: "
                       f"{max((k for k in b if k != 'reference.json'), key=b.get)})"
                       for m, b in res["fitted_bytes"].items())
+    if "archive" in res:
+        sizes += " As one archive (`msci export`): " + "; ".join(
+            f"{TASKS[m]} {a['archive_gb']:.3f} GB, written in {a['export_seconds']:.0f} s, loaded (checked, "
+            f"every object read) in {a['load_seconds']:.0f} s" for m, a in res["archive"].items()) + "."
+    first = next(iter(next(iter(res["tasks"].values())).values()))["query"]
+    if "layers" in first:
+        sizes += (f" The query writes the `query:` entry's default layers ({', '.join(first['layers'])}) in "
+                  f"{first['dtype']}.")
     note = f"a reference trained on {res['train_cells']:,} + {res['train_cells'] // 2:,} cells per task"
     return "\n\n".join([text, f"The fitted files `reference.json` names, on disk: {sizes}.", footer(doc, note)])
 
@@ -226,7 +253,8 @@ def main() -> None:
         kind, *rest = sys.argv[2:]
         run = {"query": lambda r, q, o, c: child_query(r, q, o, int(c)),
                "ingest": lambda m, q, o, c: child_ingest(m, q, o, int(c)),
-               "predict": lambda r, q, c: child_predict(r, q, int(c))}[kind]
+               "predict": lambda r, q, c: child_predict(r, q, int(c)),
+               "archive": child_archive}[kind]
         print(json.dumps(run(*rest)))
         return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
