@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import anndata as ad
@@ -129,15 +131,41 @@ def test_real_cite_and_multiome_subsets_beat_the_mean_profile(real_run):
         assert score[m]["models"]["ridge"] > score[m]["baseline_mean_profile"] + 0.05, score[m]
 
 
-def test_real_cite_donor_s1d2_queried_as_a_separate_file_scores_as_well_as_in_run(real_run):
+@pytest.fixture(scope="module")
+def real_query(real_run):
+    """Donor s1d2 of the real CITE subset as a query file (with its targets) of the run trained on s1d1."""
     run, configs = real_run
     split = Path(os.environ["MSCI_REAL_DATA"]) / "neurips2021_bmmc_cite_starter" / "predict_split"
     (run / "query.yaml").write_text(yaml.safe_dump({"query": {"s1d2": {
         "modality": "cite", "inputs": str(split / "cite_starter.test_mod1.h5ad"),
         "targets": str(split / "cite_starter.test_mod2.h5ad")}}}))
     run_snakemake(run, *configs, str(run / "query.yaml"), "--", "query")
+    return run, split
+
+
+def test_real_cite_donor_s1d2_queried_as_a_separate_file_scores_as_well_as_in_run(real_query):
+    run, _ = real_query
     query = json.loads((run / "results/cite/query/s1d2/score.json").read_text())["field_metrics"]["blend"]
     in_run = json.loads((run / "results" / "score.json").read_text())["cite"]["field_metrics"]["blend"]
     assert query["mean_pearson_per_cell"] >= in_run["mean_pearson_per_cell"] - 1e-4, (query, in_run)
     assert query["mean_pearson_per_gene"] >= in_run["mean_pearson_per_gene"] - 1e-4, (query, in_run)
     assert query["rmse"] <= in_run["rmse"] + 1e-4, (query, in_run)
+
+
+def test_msci_predict_from_a_shell_on_real_s1d2_prints_the_match_and_writes_the_query_rules_file(real_query, tmp_path):
+    run, split = real_query
+    msci = Path(sys.executable).parent / "msci"
+    exported = subprocess.run([msci, "export", run / "results/cite", "-o", tmp_path / "cite.msci"],
+                              capture_output=True, text=True, timeout=600)
+    assert exported.returncode == 0, exported.stderr
+    proc = subprocess.run([msci, "predict", tmp_path / "cite.msci", split / "cite_starter.test_mod1.h5ad", "-o",
+                           tmp_path / "s1d2.h5ad", "--name", "s1d2", "--targets", split / "cite_starter.test_mod2.h5ad",
+                           "--score", tmp_path / "score.json"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "1000 of 1000 reference features matched" in proc.stderr and "289 cells predicted" in proc.stdout
+    got, rule = ad.read_h5ad(tmp_path / "s1d2.h5ad"), ad.read_h5ad(run / "results/cite/query/s1d2/predictions.h5ad")
+    np.testing.assert_array_equal(got.X, rule.X)
+    pd.testing.assert_frame_equal(got.obs, rule.obs)
+    assert list(got.var_names) == list(rule.var_names) and set(got.layers) == set(rule.layers)
+    assert json.loads((tmp_path / "score.json").read_text()) == \
+        json.loads((run / "results/cite/query/s1d2/score.json").read_text())
