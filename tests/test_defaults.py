@@ -72,6 +72,7 @@ EXEMPT: dict[str, set[str]] = {
     # defaults serve the Python API (msci.load_model(...).predict).
     "msci.reference.QueryInput": {"normalize", "target_normalize", "targets"},
     "msci.reference.score_query": {"chunk_rows", "models_path"},
+    "msci.model_card.build_card": {"repo"},  # the checkout whose commit the card states: the library's own
     "msci.submission.build_submission": {"codecs", "require_all"},
     "msci.submission.score_submission": {"out_path"},
     "msci.training.train_model": {"out_day_out", "threads", "pretrainer", "out_fitted"},
