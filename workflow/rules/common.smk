@@ -459,6 +459,26 @@ def reference_inputs(wc):
     return files
 
 
+def card_inputs(wc):
+    """What the model card reads: the fitted files (for their checksums), the training cells, the input space,
+    the blend's metrics and, where the run scores its test cells, the score."""
+    files = reference_inputs(wc)
+    files.update(
+        manifest=expand(rules.reference.output.manifest, modality=wc.modality)[0],
+        input_space=expand(rules.reference.output.input_space, modality=wc.modality)[0],
+        cells=expand(rules.ingest.output.cells, modality=wc.modality)[0],
+        ensemble_metrics=expand(rules.ensemble.output.metrics, modality=wc.modality)[0],
+    )
+    if wc.modality in SCORED:
+        files["score"] = rules.score.output.score
+    return files
+
+
+def card_config():
+    """The config the card states: the run's, without the query entries (which do not change the model)."""
+    return sorted_dict({k: v for k, v in config.items() if k != "query"})
+
+
 def query_entry(name, modality):
     """A `query:` entry (schema defaults filled in), for the modality it names."""
     entry = config["query"].get(name)
