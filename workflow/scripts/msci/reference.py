@@ -274,13 +274,11 @@ class Reference:
     def _predictions(self, source, normalize: str, match: FeatureMatch, chunk_rows: int, name: str,
                      each: bool = False, progress: bool = False):
         """``(start, stop, X, standardised, fold spread, each model's units or None)`` per row chunk of ``source``."""
-        chunks = source.iter_rows(chunk_rows)
+        cells, chunks = source.obs_names(), source.iter_rows(chunk_rows)
         if progress:
             from tqdm.auto import tqdm
 
-            n = len(source.obs_names())
-            chunks = tqdm(chunks, total=-(-n // chunk_rows), unit="chunk", desc=name)
-        cells = source.obs_names()
+            chunks = tqdm(chunks, total=-(-len(cells) // chunk_rows), unit="chunk", desc=name)
         for start, stop, block in chunks:
             require_finite(block, source.label, start)
             preds, level = self._chunk(self.to_inputs(block, match, normalize), cells[start:stop])
