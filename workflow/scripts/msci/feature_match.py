@@ -12,6 +12,7 @@ would hold them.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 
@@ -71,10 +72,20 @@ class FeatureMatch:
                 "n_missing": self.n_missing, "n_extra": self.n_extra, "matched_by": self.by,
                 "n_matched_by_interval": self.n_by_interval}
 
+    @functools.cached_property
+    def identity(self) -> bool:
+        """The query's features are the reference's, in its order (each chunk passes through unchanged)."""
+        m = self.mapping
+        return (m.shape[0] == m.shape[1] and m.nnz == m.shape[0]
+                and bool(np.array_equal(m.indices, np.arange(m.shape[1])))
+                and bool(np.array_equal(m.indptr, np.arange(m.shape[0] + 1))))
+
     def apply(self, X):
         """A row chunk of query values in the reference's columns (sparse stays sparse; missing ones zero)."""
         if X.shape[1] != self.n_query:
             raise ValueError(f"a chunk of {X.shape[1]} columns for a match of {self.n_query} query features")
+        if self.identity:  # the common case (a query written with the run's features) costs no product
+            return sp.csr_matrix(X) if sp.issparse(X) else np.asarray(X)
         if sp.issparse(X):
             return sp.csr_matrix(X @ self.mapping, dtype=X.dtype)
         return np.asarray((self.mapping.T @ np.asarray(X).T).T, dtype=X.dtype)
@@ -125,7 +136,9 @@ def match_features(reference, query, *, min_share: float, source: str = "query")
         raise InputError(source, f"feature {dup!r} appears more than once")
     target = _by_name(reference, query)
     by, n_interval = "name", 0
-    ref_peaks, query_peaks = parse_peaks(reference), parse_peaks(query)
+    # Peaks are parsed only for query features no name matched (parsing 228,942 names takes seconds).
+    unmatched = bool((target < 0).any())
+    ref_peaks, query_peaks = (parse_peaks(reference), parse_peaks(query)) if unmatched else (None, None)
     if ref_peaks is not None and query_peaks is not None:
         canon = lambda p: (p["chrom"] + ":" + p["start"].astype(str) + "-" + p["end"].astype(str)).to_numpy()  # noqa: E731
         target = np.where(target >= 0, target, _by_name(canon(ref_peaks), canon(query_peaks)))
