@@ -236,16 +236,17 @@ def render(doc: dict, part: str | None = None) -> str:
     sizes = "; ".join(f"{TASKS[m]} {sum(b.values()) / 1e9:.3f} GB (largest: "
                       f"{max((k for k in b if k != 'reference.json'), key=b.get)})"
                       for m, b in res["fitted_bytes"].items())
+    lines = [f"The fitted files `reference.json` names, on disk: {sizes}."]
     if "archive" in res:
-        sizes += " As one archive (`msci export`): " + "; ".join(
+        lines.append("As one archive (`msci export`): " + "; ".join(
             f"{TASKS[m]} {a['archive_gb']:.3f} GB, written in {a['export_seconds']:.0f} s, loaded (checked, "
-            f"every object read) in {a['load_seconds']:.0f} s" for m, a in res["archive"].items()) + "."
+            f"every object read) in {a['load_seconds']:.0f} s" for m, a in res["archive"].items()) + ".")
     first = next(iter(next(iter(res["tasks"].values())).values()))["query"]
     if "layers" in first:
-        sizes += (f" The query writes the `query:` entry's default layers ({', '.join(first['layers'])}) in "
-                  f"{first['dtype']}.")
+        lines.append(f"The query writes the `query:` entry's default layers ({', '.join(first['layers'])}) in "
+                     f"{first['dtype']}.")
     note = f"a reference trained on {res['train_cells']:,} + {res['train_cells'] // 2:,} cells per task"
-    return "\n\n".join([text, f"The fitted files `reference.json` names, on disk: {sizes}.", footer(doc, note)])
+    return "\n\n".join([text, " ".join(lines), footer(doc, note)])
 
 
 def main() -> None:
