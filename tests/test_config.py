@@ -26,7 +26,7 @@ MISTAKES = [
      "models.mlp.params: unknown parameter(s) channels for type mlp"),
     ({"models": {"tabnet": {"type": "tabnet", "pretrain": {"epoks": 3}}}},
      "models.tabnet.pretrain: unknown parameter(s) epoks"),
-    ({"models": {"ridge": {"type": "lasso"}}}, "'lasso' is not one of ['ridge'"),
+    ({"models": {"ridge": {"type": "lasso"}}}, "models.ridge.type: unknown model type 'lasso'; known: cnn1d, knn"),
     ({"models": {"ridge": {"features": ["svd", "pca"]}}},
      "models.ridge.features: unknown feature family pca; valid: svd, svd_chrom"),
     ({"ensemble": {"models": ["ridge", "nope"]}}, "ensemble.models names unknown model(s) nope; configured: krr, mlp"),

@@ -6,6 +6,8 @@ import inspect
 
 import numpy as np
 import pytest
+import yaml
+from conftest import REPO
 from sklearn.base import clone
 from sklearn.utils import estimator_checks as checks
 
@@ -13,18 +15,17 @@ from msci.metrics import mean_row_pearson
 from msci.models.architectures import CNN1D, MLP, ResNetMLP
 from msci.models.linear import RidgeRegressor
 from msci.models.nn import CNN1DRegressor, MLPRegressor, NeuralRegressor, ResNetRegressor
-from msci.models.registry import REGISTRY, make_model, parameter_defaults
+from msci.models.registry import REGISTRY, make_model, parameter_defaults, register
 from msci.models.tabnet import TabNetModel, pretrain_tabnet
 
-# Each type with parameters small enough to fit in a moment (the defaults are the real-data ones).
+# Types whose defaults (the real-data ones) take more than a moment, with parameters that do not; every other
+# registered type is tested with its defaults, so a new type needs no line here.
 TINY = {
-    "ridge": {},
     "xgboost": {"n_estimators": 3, "max_depth": 2, "n_jobs": 1},
     "mlp": {"hidden": (8,), "epochs": 2, "batch_size": 16, "n_bags": 1, "n_jobs": 1},
     "resnet": {"width": 8, "n_blocks": 2, "epochs": 2, "batch_size": 16, "n_bags": 1, "n_jobs": 1},
     "cnn1d": {"hidden_size": 16, "channels": (4, 8), "epochs": 2, "batch_size": 16, "n_jobs": 1},
     "tabnet": {"n_d": 4, "n_a": 4, "epochs": 2, "batch_size": 32, "virtual_batch_size": 16},
-    "krr": {},
     "knn": {"n_neighbors": 5},
 }
 # sklearn's estimator checks that apply to multi-output models whose fit needs a 2-D target.
@@ -35,14 +36,27 @@ SKLEARN_CHECKS = [checks.check_parameters_default_constructible, checks.check_no
 ARCHITECTURES = {MLPRegressor: MLP, ResNetRegressor: ResNetMLP, CNN1DRegressor: CNN1D}
 
 
-def test_every_config_type_has_its_tiny_parameters():
-    assert set(TINY) == set(REGISTRY)
+def tiny(model_type: str) -> dict:
+    return TINY.get(model_type, {})
+
+
+def test_the_registry_holds_every_model_module_type_and_model_params_yaml_is_generated_from_it():
+    assert {"ridge", "krr", "knn", "mlp", "resnet", "cnn1d", "tabnet", "xgboost"} <= set(REGISTRY)
+    assert set(TINY) <= set(REGISTRY)
+    generated = yaml.safe_load((REPO / "workflow/schemas/model_params.yaml").read_text())
+    assert {t: v["gpu"] for t, v in generated.items()} == {t: cls.uses_gpu for t, cls in REGISTRY.items()}
+    assert {t for t, cls in REGISTRY.items() if cls.uses_gpu} == {"mlp", "resnet", "cnn1d", "tabnet", "xgboost"}
+
+
+def test_a_type_name_registered_twice_is_refused():
+    with pytest.raises(ValueError, match="registered twice"):
+        register("ridge")(type("OtherRidge", (), {}))
 
 
 @pytest.mark.parametrize("check", SKLEARN_CHECKS, ids=lambda c: c.__name__)
 @pytest.mark.parametrize("model_type", sorted(REGISTRY))
 def test_estimator_passes_sklearn_checks(model_type, check):
-    check(REGISTRY[model_type].__name__, REGISTRY[model_type](**TINY[model_type]))
+    check(REGISTRY[model_type].__name__, REGISTRY[model_type](**tiny(model_type)))
 
 
 @pytest.mark.parametrize(("estimator", "network"), ARCHITECTURES.items(), ids=lambda c: c.__name__)
@@ -70,7 +84,7 @@ def test_fitting_leaves_the_parameters_and_a_clone_refits_to_the_same_prediction
     rng = np.random.default_rng(0)
     X = rng.normal(size=(96, 6)).astype(np.float32)
     Y = (np.tanh(X @ rng.normal(size=(6, 5))) + 0.1 * rng.normal(size=(96, 5))).astype(np.float32)
-    model = make_model(model_type, TINY[model_type], seed=1)
+    model = make_model(model_type, tiny(model_type), seed=1)
     before = model.get_params()
     first = model.fit(X[:64], Y[:64]).predict(X[64:])
     assert model.get_params() == before
@@ -83,7 +97,7 @@ def test_a_saved_model_loads_and_predicts_the_same(model_type, tmp_path):
     rng = np.random.default_rng(2)
     X = rng.normal(size=(80, 6)).astype(np.float32)
     Y = (X @ rng.normal(size=(6, 4))).astype(np.float32)
-    model = make_model(model_type, TINY[model_type], seed=1).fit(X[:64], Y[:64])
+    model = make_model(model_type, tiny(model_type), seed=1).fit(X[:64], Y[:64])
     model.save(str(tmp_path / "m"))
     again = REGISTRY[model_type].load(str(tmp_path / "m"), model.get_params())
     np.testing.assert_allclose(again.predict(X[64:]), model.predict(X[64:]), atol=1e-5)

@@ -108,3 +108,21 @@ def test_editing_the_chunked_svd_core_reruns_every_rule_that_uses_it(tmp_path):
     """The counterpart: an edit of the shared core does reach its users (the check above can fail)."""
     users = {"features_svd.py", "features_lsi.py", "features_svd_chrom.py", "encode_targets.py", "ensemble.py"}
     assert users <= _changed_hashes(tmp_path, "chunked_svd.py")
+
+
+def test_a_registry_walking_its_package_reaches_every_module_beside_it(tmp_path):
+    root = tmp_path / "msci"
+    (root / "models").mkdir(parents=True)
+    for name, text in {"__init__.py": "", "models/__init__.py": "", "models/one.py": "", "models/two.py": "",
+                       "models/registry.py": "import pkgutil\nMODULES = list(pkgutil.iter_modules(__path__))\n",
+                       "other.py": ""}.items():
+        (root / name).write_text(text)
+    script = tmp_path / "wrapper.py"
+    script.write_text("from msci.models.registry import MODULES\n")
+    found = {p.relative_to(root).as_posix() for p in library_modules(script, root)}
+    assert {"models/one.py", "models/two.py", "models/registry.py"} <= found and "other.py" not in found
+
+
+def test_editing_a_model_module_reruns_the_rules_that_train_or_load_models(tmp_path):
+    changed = _changed_hashes(tmp_path, "models/pls.py")
+    assert {"train_model.py", "query.py"} <= changed and "features_svd.py" not in changed

@@ -45,8 +45,10 @@ def input_mode():
 # The Snakefile includes workflow/rules/inputs/<INPUT_MODE>.smk: the mode's raw files, what it checks and
 # ingests, what the run delivers and what it can score are chosen there, once.
 INPUT_MODE = input_mode()
+# Each model type's parameters and GPU flag, generated from the registry (msci.models, `make schemas`).
+MODEL_TYPES = yaml.safe_load((SCHEMAS / "model_params.yaml").read_text())
 # Model types whose training benefits from a GPU: their rule asks for resources gpu=1.
-GPU_TYPES = {"mlp", "resnet", "cnn1d", "tabnet", "xgboost"}
+GPU_TYPES = {t for t, spec in MODEL_TYPES.items() if spec["gpu"]}
 
 
 wildcard_constraints:
@@ -56,10 +58,14 @@ wildcard_constraints:
 
 
 def check_config():
-    """What the schema cannot say: model parameters against each model type's estimator (read from
+    """What the schema cannot say: model types and their parameters against the registry's estimators (read from
     ``schemas/model_params.yaml``, generated from the code), and names that refer to models."""
-    accepted = yaml.safe_load((SCHEMAS / "model_params.yaml").read_text())
+    accepted = MODEL_TYPES
     for name, entry in config["models"].items():
+        if entry["type"] not in accepted:
+            raise ValueError(
+                f"config: models.{name}.type: unknown model type {entry['type']!r}; known: {', '.join(sorted(accepted))}"
+            )
         keys = accepted[entry["type"]]
         sections = [("params", entry.get("params") or {})]
         sections += [(f"modality_params.{m}", p or {}) for m, p in (entry.get("modality_params") or {}).items()]

@@ -4,8 +4,9 @@ Snakemake tracks a rule's wrapper script by its modification time (so a fresh cl
 everything) and not the library modules it imports; each rule therefore carries :func:`code_hash` of
 its wrapper and the wrapper's modules as a parameter, and the workflow profile turns Snakemake's
 mtime-based ``code`` trigger off. The module set is the wrapper's ``msci`` imports followed
-transitively (imports inside functions included, and the packages' ``__init__`` files that importing
-runs), never a hand-kept list, so an edit reruns exactly the rules whose code it changes.
+transitively (imports inside functions included, the packages' ``__init__`` files that importing
+runs, and every module of a package whose registry imports them all through ``pkgutil.iter_modules``),
+never a hand-kept list, so an edit reruns exactly the rules whose code it changes.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import os
 from pathlib import Path
 
 PACKAGE = "msci"
+# What a module that walks its own package (``pkgutil.iter_modules``) imports: every module beside it.
+EVERY_SIBLING = "*"
 
 
 def _imported_names(path: Path) -> frozenset[str]:
@@ -37,6 +40,8 @@ def _parse_imports(path: str, mtime_ns: int, size: int) -> frozenset[str]:
             if node.module.split(".")[0] == PACKAGE:
                 names.add(node.module)
                 names.update(f"{node.module}.{a.name}" for a in node.names)  # may be a submodule
+        elif isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None)) == "iter_modules":
+            names.add(EVERY_SIBLING)  # a registry importing every module of its package (msci.models.registry)
     return frozenset(names)
 
 
@@ -62,8 +67,10 @@ def library_modules(script: str | os.PathLike, root: str | os.PathLike) -> list[
     seen: set[Path] = set()
     todo = [Path(script)]
     while todo:
-        for name in _imported_names(todo.pop()):
-            for f in _module_files(name, root):
+        current = todo.pop()
+        for name in _imported_names(current):
+            files = sorted(current.parent.glob("*.py")) if name == EVERY_SIBLING else _module_files(name, root)
+            for f in files:
                 if f not in seen:
                     seen.add(f)
                     todo.append(f)

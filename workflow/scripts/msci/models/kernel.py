@@ -27,6 +27,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from msci.io.fitted import SkopsSaved
 from msci.metrics import row_pearson, row_standardize
+from msci.models.registry import register
 
 PREDICT_ROWS = 4096  # cells per prediction block
 # ``tune``'s grid: length scales as multiples of √(features), steps of √2 (Guanlab's: 0.58 for RNA, 1.0 for ATAC;
@@ -91,6 +92,7 @@ class NystroemRidge(RegressorMixin, BaseEstimator):
         return out
 
 
+@register("krr")
 class KernelRidgeRegressor(SkopsSaved, RegressorMixin, BaseEstimator):
     """RBF kernel ridge on per-cell z-scored features; Nyström beyond ``max_exact`` training cells."""
 
@@ -156,6 +158,7 @@ class KernelRidgeRegressor(SkopsSaved, RegressorMixin, BaseEstimator):
         return (sum(np.asarray(m.predict(X), np.float64) for m in self.models_) / len(self.models_)).astype(np.float32)
 
 
+@register("knn")
 class KNNRegressor(SkopsSaved, RegressorMixin, BaseEstimator):
     """Mean targets of each cell's nearest training cells, on standardised features."""
 

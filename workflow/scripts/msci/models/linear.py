@@ -8,8 +8,10 @@ from sklearn.linear_model import Ridge
 from sklearn.preprocessing import StandardScaler
 
 from msci.io.fitted import SkopsSaved
+from msci.models.registry import register
 
 
+@register("ridge")
 class RidgeRegressor(SkopsSaved, RegressorMixin, BaseEstimator):
     """Multi-output ridge on standardised inputs (all targets in one solve)."""
 

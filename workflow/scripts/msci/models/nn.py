@@ -29,6 +29,7 @@ from msci.io.fitted import load_sklearn, load_state_dicts, save_sklearn, save_st
 from msci.losses import pearson_loss
 from msci.metrics import mean_row_pearson
 from msci.models import eval_triples
+from msci.models.registry import register
 
 log = logging.getLogger(__name__)
 _BAG_SEED_STEP = 7919  # bag b trains with seed random_state + b · step (bag 0: the model's own seed)
@@ -225,6 +226,7 @@ def _predict_net(net, Xt) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
 
 
+@register("mlp", gpu=True)
 class MLPRegressor(NeuralRegressor):
     """Plain MLP (``hidden`` widths)."""
 
@@ -246,6 +248,7 @@ class MLPRegressor(NeuralRegressor):
         return MLP(n_in, n_out, self.hidden, self.dropout, self.batch_norm, self.weight_norm)
 
 
+@register("resnet", gpu=True)
 class ResNetRegressor(NeuralRegressor):
     """MLP with dense skip connections (``width``, ``n_blocks``)."""
 
@@ -268,6 +271,7 @@ class ResNetRegressor(NeuralRegressor):
         return ResNetMLP(n_in, n_out, self.width, self.n_blocks, self.dropout, self.batch_norm, self.weight_norm)
 
 
+@register("cnn1d", gpu=True)
 class CNN1DRegressor(NeuralRegressor):
     """The gated 1D-CNN (``hidden_size``, ``channels``)."""
 

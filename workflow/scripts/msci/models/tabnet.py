@@ -18,6 +18,7 @@ from msci.io.artifacts import atomic_path
 from msci.losses import pearson_loss
 from msci.metrics import mean_row_pearson
 from msci.models import eval_triples
+from msci.models.registry import register
 
 # (targets, scale) of each eval set of the fit running now. TabNet finds metric classes by name among
 # all subclasses of its Metric, so there is one Pearson class, which reads the sets from here.
@@ -72,6 +73,7 @@ def _tabnet_kwargs(n_d, n_a, n_steps, gamma, lr, device, seed) -> dict:
                 optimizer_params={"lr": lr}, device_name=resolve_device(device), seed=seed, verbose=0)
 
 
+@register("tabnet", gpu=True)
 class TabNetModel(RegressorMixin, BaseEstimator):
     """``TabNetRegressor`` trained with the per-cell Pearson loss, early-stopped on per-cell Pearson."""
 

@@ -12,6 +12,7 @@ from msci.io.artifacts import atomic_path, write_npz
 from msci.losses import PearsonObjective
 from msci.metrics import mean_row_pearson
 from msci.models import eval_triples
+from msci.models.registry import register
 
 
 def _xgb_device(device: str) -> str:
@@ -28,6 +29,7 @@ def _pearson_error(y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.nda
     return 1.0 - mean_row_pearson(y_true, y_pred.reshape(y_true.shape), sample_weight)
 
 
+@register("xgboost", gpu=True)
 class XGBoostRegressor(RegressorMixin, BaseEstimator):
     """Gradient-boosted trees predicting all targets at once.
 
