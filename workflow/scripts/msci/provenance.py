@@ -40,9 +40,14 @@ def _parse_imports(path: str, mtime_ns: int, size: int) -> frozenset[str]:
             if node.module.split(".")[0] == PACKAGE:
                 names.add(node.module)
                 names.update(f"{node.module}.{a.name}" for a in node.names)  # may be a submodule
-        elif isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None)) == "iter_modules":
+        elif isinstance(node, ast.Call) and _called_name(node) == "iter_modules":
             names.add(EVERY_SIBLING)  # a registry importing every module of its package (msci.models.registry)
     return frozenset(names)
+
+
+def _called_name(call: ast.Call) -> str | None:
+    """``f`` of a call ``f(...)`` or ``x.f(...)``."""
+    return getattr(call.func, "attr", getattr(call.func, "id", None))
 
 
 def _module_files(dotted: str, root: Path) -> list[Path]:
