@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -22,8 +23,10 @@ from test_workflow import planned_jobs
 import msci
 from msci.archive import export
 from msci.io.checks import InputError
+from msci.model_card import FAMILY_LIBRARIES
+from msci.models.registry import REGISTRY
 from msci.predictions import ScoreFiles, score_predictions, write_predictions
-from msci.reference import load_model
+from msci.reference import _cast, load_model
 
 pytestmark = pytest.mark.slow
 TINY = str(REPO / "tests" / "tiny.yaml")
@@ -168,8 +171,10 @@ def test_predict_puts_predictions_into_the_users_anndata_and_mudata(queried):
     own = ad.read_h5ad(run / "own_cite.h5ad")
     expected = model.predict(own)
     adata = own.copy()
-    assert model.predict(adata, key_added="adt_pred") is None
+    assert model.predict(adata, key_added="adt_pred", layers=("X", "fold_sd")) is None
     np.testing.assert_array_equal(adata.obsm["adt_pred"], expected.X)
+    np.testing.assert_array_equal(adata.obsm["adt_pred_fold_sd"], model.predict(own, layers=("X", "fold_sd"))
+                                  .layers["fold_sd"])
     assert list(adata.uns["adt_pred"]["target_names"]) == list(model.target_names)
     np.testing.assert_array_equal(adata.obs["adt_pred_fold_sd_mean"], expected.obs["fold_sd_mean"])
     mdata = md.MuData({"rna": own.copy(), "other": ad.AnnData(np.zeros((own.n_obs, 2)), obs=own.obs[[]])})
@@ -234,7 +239,12 @@ def test_export_writes_each_modalitys_archive_with_a_model_card_of_the_run(expor
         assert data["n_cells"] == (cells["split"] == "train").sum() and sum(data["day"].values()) == data["n_cells"]
         assert data["targets"]["names"] == list(load_model(res).target_names)
         assert data["inputs"]["n"] == ad.read_h5ad(res / "ingest/inputs.h5ad", backed="r").n_vars
-        assert card["msci"]["version"] == msci.__version__ and card["libraries"]["torch"]
+        assert card["msci"]["version"] == msci.__version__
+        types = {json.loads((res / f"models/{n}/fitted/fitted.json").read_text())["type"] for n in card["members"]}
+        families = json.loads((res / "reference.json").read_text())["families"]
+        needed = {"numpy", "anndata", "scikit-learn", "skops"} | {lib for t in types for lib in REGISTRY[t].libraries}
+        needed |= {lib for f in families for lib in FAMILY_LIBRARIES.get(f, ())}
+        assert set(card["libraries"]) == needed and all(card["libraries"].values())
         assert set(card["scores"]["models"]) == set(card["members"]) and card["scores"]["held_out"]["private"]
         with zipfile.ZipFile(res / f"{m}.msci") as z:
             assert set(z.namelist()) == {*card["files"], "model_card.json", "model_card.md"}
@@ -307,12 +317,45 @@ def test_a_tampered_archive_or_one_of_another_version_is_refused_with_one_line(e
     assert proc.stderr.strip() == (f"msci predict: {tampered}: is damaged or edited: units/metrics.json differs from "
                                    "its checksum in the model card")
     cases = {"format": (lambda c: c.update(format=99), "is archive format 99"),
-             "torch": (lambda c: c["libraries"].update(torch="0.4.1"), "was written with torch 0.4.1")}
+             "torch": (lambda c: c["libraries"].update(torch="0.4.1"), "was written with torch 0.4.1"),
+             "missing": (lambda c: c["libraries"].update({"msci-no-such-lib": "1.0"}),
+                         "needs msci-no-such-lib (written with msci-no-such-lib 1.0), which this environment does "
+                         "not have")}
     for name, (change, words) in cases.items():
         bad = _rewritten(archive, tmp_path / f"{name}.msci", _card_edit(change))
         with pytest.raises(InputError) as err:
             load_model(bad)
         assert words in str(err.value) and "\n" not in str(err.value)
+    damaged = tmp_path / "damaged.msci"
+    data = bytearray(archive.read_bytes())
+    data[len(data) // 2: len(data) // 2 + 64] = bytes(64)  # a run of bytes inside some member's compressed data
+    damaged.write_bytes(bytes(data))
+    no_card = tmp_path / "no_card.msci"
+    with zipfile.ZipFile(archive) as src, zipfile.ZipFile(no_card, "w") as dst:
+        for n in src.namelist():
+            if n != "model_card.json":
+                dst.writestr(n, src.read(n))
+    for bad, words in ((damaged, "is damaged"), (no_card, "is not an msci archive (no model_card.json)")):
+        with pytest.raises(InputError) as err:
+            load_model(bad)
+        assert words in str(err.value) and "\n" not in str(err.value)
+
+
+def test_an_archive_from_another_build_of_the_same_release_loads_without_a_warning(exported, tmp_path):
+    archive = exported / "results/cite/cite.msci"
+    ours = json.loads(zipfile.ZipFile(archive).read("model_card.json"))["libraries"]["torch"]
+    other = _rewritten(archive, tmp_path / "cu.msci",
+                       _card_edit(lambda c: c["libraries"].update(torch=ours.split("+")[0] + "+cu121")))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        warnings.filterwarnings("ignore", message="Device used")  # TabNet's own notice
+        load_model(other)
+
+
+def test_predictions_beyond_float16s_range_are_refused_with_one_line():
+    with pytest.raises(ValueError, match=r"predictions \(X\) reach 7e\+04, beyond float16's range \(65504\)"):
+        _cast(np.array([[1.0, -7e4]], np.float32), np.dtype("float16"), "X")
+    assert _cast(np.array([[1.0, -7e4]], np.float32), np.dtype("float32"), "X").dtype == np.float32
 
 
 def test_export_refuses_a_run_whose_fitted_files_changed_since_its_card(exported, tmp_path):

@@ -77,6 +77,7 @@ rule model_card:
             config["input"][wc.modality].get("target_normalize", "none") if INPUT_MODE == "own" else "given"
         ),
         config=card_config(),
+        model_libraries={t: spec["libraries"] for t, spec in MODEL_TYPES.items()},
         code=code_hash("model_card.py"),
     script:
         "../scripts/model_card.py"

@@ -9,7 +9,7 @@ import pandas as pd
 from msci.input_space import read_input_space
 from msci.io.artifacts import atomic_path, write_json
 from msci.logs import logged
-from msci.model_card import build_card, file_checksums, render_markdown, scores, training_data
+from msci.model_card import build_card, file_checksums, libraries_used, render_markdown, scores, training_data
 from msci.target_codes import load_codec
 
 sm = snakemake  # noqa: F821
@@ -29,6 +29,7 @@ with logged(sm.log[0]) as log:
                       held_out),
         config=p.config,
         checksums=file_checksums(root, manifest),
+        libraries=libraries_used(root, manifest, p.model_libraries),
     )
     write_json(card, sm.output.card)
     with atomic_path(sm.output.markdown) as tmp:

@@ -14,6 +14,7 @@ import json
 import tempfile
 import warnings
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -58,24 +59,29 @@ def export(results: str | Path, out: str | Path) -> Path:
     return out
 
 
-def _major(version: str) -> str:
-    return version.split(".")[0]
+def _release(version: str) -> str:
+    """A version without its local part: ``2.13.0+cpu`` and ``2.13.0+cu121`` are the same release."""
+    return version.split("+")[0]
 
 
 def check_versions(card: dict[str, Any], label: str) -> None:
-    """Refuse an archive of another format or written with another major version of a library whose format it
-    stores; warn (one line) where only minor versions differ, or msci's version."""
+    """Refuse an archive of another format, or one needing a library this environment lacks or has in another
+    major version; warn (one line) where only the release differs, or msci's version."""
     if card.get("format") != FORMAT:
         raise InputError(label, f"is archive format {card.get('format')} (msci {card.get('msci', {}).get('version')})"
                                 f"; this msci {__version__} reads format {FORMAT}: load it with that msci version")
-    here = library_versions()
-    for name, theirs in card.get("libraries", {}).items():
+    theirs_all = card.get("libraries", {})
+    here = library_versions(theirs_all)
+    for name, theirs in theirs_all.items():
         ours = here.get(name)
-        if theirs is None or ours is None or theirs == ours:
+        if theirs is None or (ours is not None and _release(theirs) == _release(ours)):
             continue
-        if _major(theirs) != _major(ours):
+        if ours is None:
+            raise InputError(label, f"needs {name} (written with {name} {theirs}), which this environment does not "
+                                    f"have; install {name}=={_release(theirs)} to load it")
+        if theirs.split(".")[0] != ours.split(".")[0]:
             raise InputError(label, f"was written with {name} {theirs} and this environment has {name} {ours} "
-                                    f"(another major version); install {name}=={theirs} to load it")
+                                    f"(another major version); install {name}=={_release(theirs)} to load it")
         warnings.warn(f"{label}: written with {name} {theirs}, loaded with {name} {ours}", stacklevel=3)
     if card.get("msci", {}).get("version") != __version__:
         warnings.warn(f"{label}: written by msci {card.get('msci', {}).get('version')}, loaded by msci {__version__}",
@@ -92,31 +98,39 @@ def unpack(path: str | Path) -> tuple[tempfile.TemporaryDirectory, dict[str, Any
 
     Every problem is one :class:`InputError` line naming the archive."""
     label = str(path)
+    tmp = tempfile.TemporaryDirectory(prefix="msci-model-")
+    try:
+        card = _extract(Path(path), label, Path(tmp.name))
+        for rel, digest in card["files"].items():
+            if sha256(Path(tmp.name) / rel) != digest:
+                raise InputError(label, f"is damaged or edited: {rel} differs from its checksum in the model card")
+    except BaseException:
+        tmp.cleanup()
+        raise
+    return tmp, card
+
+
+def _extract(path: Path, label: str, folder: Path) -> dict[str, Any]:
+    """The card of the archive at ``path``, checked, and its members extracted into ``folder``."""
     if not zipfile.is_zipfile(path):
         raise InputError(label, "is not an msci archive (not a zip file)")
-    with zipfile.ZipFile(path) as z:
-        names = set(z.namelist())
-        if CARD not in names:
-            raise InputError(label, f"is not an msci archive (no {CARD})")
-        try:
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = {n for n in z.namelist() if not n.endswith("/")}  # folders, where a zip tool added them
+            if CARD not in names:
+                raise InputError(label, f"is not an msci archive (no {CARD})")
             card = json.loads(z.read(CARD))
-        except (ValueError, zipfile.BadZipFile) as e:
-            raise InputError(label, f"its {CARD} is damaged ({e})") from None
-        check_versions(card, label)
-        expected = set(card["files"]) | {CARD, CARD_MD}
-        if names != expected:
-            odd = sorted(names ^ expected)[0]
-            raise InputError(label, f"is damaged or edited: {odd} is {'extra' if odd in names else 'missing'}")
-        if not all(_safe(n) for n in names):
-            raise InputError(label, "has members outside the archive's folder")
-        tmp = tempfile.TemporaryDirectory(prefix="msci-model-")
-        try:
-            z.extractall(tmp.name)
-        except (zipfile.BadZipFile, OSError) as e:
-            tmp.cleanup()
-            raise InputError(label, f"is damaged ({e})") from None
-    for rel, digest in card["files"].items():
-        if sha256(Path(tmp.name) / rel) != digest:
-            tmp.cleanup()
-            raise InputError(label, f"is damaged or edited: {rel} differs from its checksum in the model card")
-    return tmp, card
+            if not isinstance(card, dict) or not isinstance(card.get("files"), dict):
+                raise InputError(label, f"its {CARD} is not a model card")
+            check_versions(card, label)
+            expected = set(card["files"]) | {CARD, CARD_MD}
+            if names != expected:
+                odd = sorted(names ^ expected)[0]
+                raise InputError(label, f"is damaged or edited: {odd} is {'extra' if odd in names else 'missing'}")
+            if not all(_safe(n) for n in names):
+                raise InputError(label, "has members outside the archive's folder")
+            for name in sorted(names):
+                z.extract(name, folder)
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError) as e:
+        raise InputError(label, f"is damaged ({' '.join(str(e).split())})") from None
+    return card

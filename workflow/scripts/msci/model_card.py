@@ -12,7 +12,7 @@ import datetime as dt
 import hashlib
 import json
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -24,28 +24,42 @@ from msci import __version__
 # The archive layout this msci writes and reads: bump when reference.json's content or the files it names change
 # in a way an older reader cannot load.
 FORMAT = 1
-# The libraries whose file formats a run's fitted objects are stored in (and the array stack they are read with),
-# each with the distributions that provide it (CPU and GPU builds are published under other names).
-LIBRARIES = {"torch": ("torch",), "xgboost": ("xgboost", "xgboost-cpu"), "scikit-learn": ("scikit-learn",),
-             "skops": ("skops",), "pytorch-tabnet": ("pytorch-tabnet",), "ivis": ("ivis",),
-             "tensorflow": ("tensorflow", "tensorflow-cpu"), "tf-keras": ("tf-keras",), "numpy": ("numpy",),
-             "anndata": ("anndata",)}
+# The distributions a library is published as (CPU and GPU builds go under other names).
+DISTRIBUTIONS = {"xgboost": ("xgboost", "xgboost-cpu"), "tensorflow": ("tensorflow", "tensorflow-cpu")}
+# What every reference reads (arrays, the input space, the skops-saved bases and codecs), and what a feature
+# family's fitted files need beyond that.
+BASE_LIBRARIES = ("numpy", "anndata", "scikit-learn", "skops")
+FAMILY_LIBRARIES = {"ivis": ("ivis", "tensorflow", "tf-keras")}
 CARD = "model_card.json"
 CARD_MD = "model_card.md"
 
 
-def library_versions() -> dict[str, str | None]:
-    """The installed version of each library in :data:`LIBRARIES` (``None`` where absent)."""
+def library_versions(names) -> dict[str, str | None]:
+    """The installed version of each library in ``names`` (``None`` where absent)."""
     out: dict[str, str | None] = {}
-    for name, dists in LIBRARIES.items():
+    for name in names:
         out[name] = None
-        for dist in dists:
+        for dist in DISTRIBUTIONS.get(name, (name,)):
             try:
                 out[name] = metadata.version(dist)
                 break
             except metadata.PackageNotFoundError:
                 continue
     return out
+
+
+def libraries_used(root: str | Path, manifest: Mapping[str, Any],
+                   model_libraries: Mapping[str, Sequence[str]]) -> list[str]:
+    """The libraries whose formats a reference's fitted files are stored in: the base set, each blended model
+    type's (``model_libraries``: type → libraries, as registered) and each feature family's."""
+    from msci.io.fitted import read_manifest
+
+    used = list(BASE_LIBRARIES)
+    for member in manifest["members"].values():
+        used += model_libraries[read_manifest(Path(root) / member["fitted"])["type"]]
+    for family in manifest["families"]:
+        used += FAMILY_LIBRARIES.get(family, ())
+    return list(dict.fromkeys(used))
 
 
 def msci_commit(repo: str | Path) -> dict[str, Any]:
@@ -130,10 +144,10 @@ def scores(member_metrics: Mapping[str, str | Path], ensemble_metrics: str | Pat
 
 def build_card(*, modality: str, manifest: Mapping[str, Any], training: Mapping[str, Any],
                scores: Mapping[str, Any], config: Mapping[str, Any], checksums: Mapping[str, str],
-               repo: str | Path | None = None) -> dict[str, Any]:
+               libraries: list[str], repo: str | Path | None = None) -> dict[str, Any]:
     """The whole card (JSON-ready): format, msci's version and commit (of the checkout at ``repo``, by default
-    the one this library is in), library versions, date, licence, training data, scores, the config that made the
-    run, and the fitted files' checksums."""
+    the one this library is in), the versions of ``libraries`` (:func:`libraries_used`), date, licence, training
+    data, scores, the config that made the run, and the fitted files' checksums."""
     card_cfg = config.get("model_card", {})
     return {
         "format": FORMAT,
@@ -143,7 +157,7 @@ def build_card(*, modality: str, manifest: Mapping[str, Any], training: Mapping[
         "modality": modality,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "msci": {"version": __version__, **msci_commit(repo or Path(__file__).parent)},
-        "libraries": library_versions(),
+        "libraries": library_versions(libraries),
         "training_data": dict(training),
         "scores": dict(scores),
         "members": sorted(manifest["members"]),

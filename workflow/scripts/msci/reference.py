@@ -335,10 +335,10 @@ class Reference:
             each = stack.enter_context(MatrixWriter(models_path, self.target_names)) if models_path else None
             for start, stop, X, z, sd, units in self._predictions(source, query.normalize, match, chunk_rows, name,
                                                                   each=each is not None, progress=progress):
-                w.append(X, cells[start:stop])
+                w.append(_cast(X, dtype, "X"), cells[start:stop])
                 for layer, values in (("standardized", z), ("fold_sd", sd)):
                     if layer in layers and values is not None:
-                        w.append_layer(layer, values)
+                        w.append_layer(layer, _cast(values, dtype, layer))
                 if sd is not None:
                     spread[start:stop] = sd.mean(axis=1)
                 if each is not None:
@@ -369,8 +369,9 @@ class Reference:
             ``none`` (normalised as the run's inputs were), ``log1p_cp10k``, ``clr`` or ``tfidf`` (the run's IDF).
         key_added
             Where given, the predictions go into ``data`` and nothing is returned: for an AnnData,
-            ``obsm[key_added]`` (cells × targets), ``uns[key_added]`` (``target_names``, the feature match, the
-            units) and ``obs[key_added + "_fold_sd_mean"]``; for a MuData, a new modality ``key_added``.
+            ``obsm[key_added]`` (cells × targets; the other ``layers`` as ``obsm[key_added + "_" + layer]``),
+            ``uns[key_added]`` (``target_names``, the feature match, the units) and
+            ``obs[key_added + "_fold_sd_mean"]``; for a MuData, a new modality ``key_added``.
         layers, dtype
             As in :meth:`predict_file`: the layers of the returned AnnData and their dtype.
         min_share, chunk_rows, progress
@@ -389,16 +390,16 @@ class Reference:
         >>> model.predict(mdata, modality="rna", key_added="adt_pred", normalize="log1p_cp10k")  # doctest: +SKIP
         """
         _check_layers(layers, dtype)
-        adata, is_mudata = _query_anndata(data, modality)
-        source = InMemorySource(adata, layer, label=f"modality {modality!r}" if is_mudata else "the AnnData")
+        adata, label = _query_anndata(data, modality)
+        source = InMemorySource(adata, layer, label=label)
         match = self.match(source.var_names(), source.label, min_share)
-        out = {k: np.empty((adata.n_obs, len(self.target_names)), dtype) for k in layers}
+        out: dict[str, np.ndarray] = {}  # a layer with no values (fold_sd of a one-fold run) is left out
         spread = np.zeros(adata.n_obs)
         for start, stop, X, z, sd, _ in self._predictions(source, normalize, match, chunk_rows, "predict",
                                                             progress=progress):
             for k, v in (("X", X), ("standardized", z), ("fold_sd", sd)):
-                if k in out and v is not None:
-                    out[k][start:stop] = v
+                if k in layers and v is not None:
+                    out.setdefault(k, np.empty((adata.n_obs, v.shape[1]), dtype))[start:stop] = _cast(v, dtype, k)
             if sd is not None:
                 spread[start:stop] = sd.mean(axis=1)
         return _deliver(data, adata, out, spread, self.target_names, self._uns(match, "predict"), key_added,
@@ -422,18 +423,30 @@ def _check_layers(layers: Sequence[str], dtype: str) -> None:
         raise ValueError(f"dtype {dtype}: choose {' or '.join(DTYPES)}")
 
 
+def _cast(values: np.ndarray, dtype: np.dtype, layer: str) -> np.ndarray:
+    """``values`` as ``dtype``; refused (one line) where they exceed its range (float16 ends at 65504)."""
+    dtype = np.dtype(dtype)
+    if dtype.itemsize < values.dtype.itemsize and values.size:  # only a narrower type can overflow
+        top, reach = float(np.finfo(dtype).max), max(float(values.max()), -float(values.min()))
+        if reach > top:
+            raise ValueError(f"predictions ({layer}) reach {reach:.4g}, beyond {dtype}'s range ({top:.0f}); write "
+                             "them as float32 (dtype: float32, --dtype float32)")
+    return values.astype(dtype, copy=False)
+
+
 def _query_anndata(data, modality: str | None):
-    """The AnnData of the query's inputs: ``data`` itself, or the modality ``modality`` of a MuData."""
+    """The AnnData of the query's inputs (``data`` itself, or the modality ``modality`` of a MuData), and its
+    name in messages."""
     mods = getattr(data, "mod", None)
     if mods is None:
-        return data, False
+        return data, "the AnnData"
     if modality is None:
         if len(mods) != 1:
             raise ValueError(f"the MuData has modalities {', '.join(mods)}: name the inputs' one (modality=...)")
         modality = next(iter(mods))
     if modality not in mods:
         raise ValueError(f"the MuData has no modality {modality!r}; modalities: {', '.join(mods)}")
-    return mods[modality], True
+    return mods[modality], f"the MuData's modality {modality!r}"
 
 
 def _deliver(data, adata, out: dict[str, np.ndarray], spread: np.ndarray, target_names, uns: dict,
@@ -451,6 +464,8 @@ def _deliver(data, adata, out: dict[str, np.ndarray], spread: np.ndarray, target
         data.update()
         return None
     data.obsm[key_added] = pred.X
+    for layer, values in pred.layers.items():  # the other layers asked for, beside it
+        data.obsm[f"{key_added}_{layer}"] = values
     data.uns[key_added] = {**uns, "target_names": np.asarray(target_names, dtype=str)}
     if has_spread:
         data.obs[f"{key_added}_fold_sd_mean"] = spread

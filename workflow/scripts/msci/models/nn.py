@@ -226,7 +226,7 @@ def _predict_net(net, Xt) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
 
 
-@register("mlp", gpu=True)
+@register("mlp", gpu=True, libraries=("torch",))
 class MLPRegressor(NeuralRegressor):
     """Plain MLP (``hidden`` widths)."""
 
@@ -248,7 +248,7 @@ class MLPRegressor(NeuralRegressor):
         return MLP(n_in, n_out, self.hidden, self.dropout, self.batch_norm, self.weight_norm)
 
 
-@register("resnet", gpu=True)
+@register("resnet", gpu=True, libraries=("torch",))
 class ResNetRegressor(NeuralRegressor):
     """MLP with dense skip connections (``width``, ``n_blocks``)."""
 
@@ -271,7 +271,7 @@ class ResNetRegressor(NeuralRegressor):
         return ResNetMLP(n_in, n_out, self.width, self.n_blocks, self.dropout, self.batch_norm, self.weight_norm)
 
 
-@register("cnn1d", gpu=True)
+@register("cnn1d", gpu=True, libraries=("torch",))
 class CNN1DRegressor(NeuralRegressor):
     """The gated 1D-CNN (``hidden_size``, ``channels``)."""
 

@@ -73,7 +73,7 @@ def _tabnet_kwargs(n_d, n_a, n_steps, gamma, lr, device, seed) -> dict:
                 optimizer_params={"lr": lr}, device_name=resolve_device(device), seed=seed, verbose=0)
 
 
-@register("tabnet", gpu=True)
+@register("tabnet", gpu=True, libraries=("torch", "pytorch-tabnet"))
 class TabNetModel(RegressorMixin, BaseEstimator):
     """``TabNetRegressor`` trained with the per-cell Pearson loss, early-stopped on per-cell Pearson."""
 

@@ -29,7 +29,7 @@ def _pearson_error(y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.nda
     return 1.0 - mean_row_pearson(y_true, y_pred.reshape(y_true.shape), sample_weight)
 
 
-@register("xgboost", gpu=True)
+@register("xgboost", gpu=True, libraries=("xgboost",))
 class XGBoostRegressor(RegressorMixin, BaseEstimator):
     """Gradient-boosted trees predicting all targets at once.
 
